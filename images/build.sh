@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Build the local session images (no registry needed):
+#   backendai/base:debian12         debootstrap (minbase) + docker import
+#   backendai/python:3.11-debian12  images/python/Dockerfile FROM the base (+ :latest)
+#
+# Usage: images/build.sh [--force] [base|python ...]
+#   --force   rebuild even when the image exists (a forced base also forces python)
+#   names     build only these (default: all, in order)
+# Env: BACKENDAI_DEBIAN_MIRROR, BACKENDAI_DEBIAN_SECURITY_MIRROR override the mirror
+#      read from the host's apt sources (see images/base/sources.sh).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=base/sources.sh
+. "$HERE/base/sources.sh"
+
+CODENAME=bookworm
+BASE_IMAGE=backendai/base:debian12
+PYTHON_IMAGE=backendai/python:3.11-debian12
+PYTHON_ALIASES=(backendai/python:latest)
+
+step() { printf '∙ %s\n' "$*"; }
+ok()   { printf '✔ %s\n' "$*"; }
+die()  { printf '✗ %s\n' "$*" >&2; exit 1; }
+
+FORCE=0
+TARGETS=()
+for a in "$@"; do
+    case "$a" in
+        --force|-f) FORCE=1 ;;
+        base|python) TARGETS+=("$a") ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument: $a (try --help)" ;;
+    esac
+done
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(base python)
+wants() { local t; for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
+
+# --- work dirs, always cleaned up -------------------------------------------
+TMPDIRS=()
+cleanup() {
+    local d m
+    for d in "${TMPDIRS[@]}"; do
+        [ -d "$d" ] || continue
+        # A failed debootstrap can leave /proc, /sys, ... mounted inside the root.
+        for m in $(awk -v d="$d" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+            umount -l "$m" 2>/dev/null || true
+        done
+        rm -rf --one-file-system "$d"
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+new_tmpdir() { local d; d=$(mktemp -d "${TMPDIR:-/var/tmp}/backendai-image.XXXXXX"); TMPDIRS+=("$d"); echo "$d"; }
+
+# --- prerequisites -----------------------------------------------------------
+need_debootstrap() { wants base && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; }
+if ! docker info >/dev/null 2>&1 || need_debootstrap; then
+    "$REPO/scripts/docker.sh" || die "Docker is not available (scripts/docker.sh failed)"
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# --- backendai/base:debian12 -------------------------------------------------
+build_base() {
+    [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
+    debian_mirrors "$CODENAME"
+    step "$BASE_IMAGE: debootstrap $CODENAME from $MIRROR (security: $SECURITY_MIRROR)"
+    local t0=$SECONDS work root
+    work=$(new_tmpdir); root="$work/root"
+    debootstrap --variant=minbase --components="${COMPONENTS// /,}" --include=ca-certificates \
+        "$CODENAME" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
+        tail -n 30 "$work/debootstrap.log" >&2
+        die "debootstrap failed (mirror $MIRROR)"
+    }
+
+    # apt inside the image uses the same mirrors as the host.
+    rm -f "$root/etc/apt/sources.list.d/"*
+    cat >"$root/etc/apt/sources.list" <<SRC
+deb $MIRROR $CODENAME $COMPONENTS
+deb $UPDATES_MIRROR $CODENAME-updates $COMPONENTS
+deb $SECURITY_MIRROR $CODENAME-security $COMPONENTS
+SRC
+    cat >"$root/etc/apt/apt.conf.d/90backendai" <<'APT'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT
+    # Keep images small: no man pages, info, docs or message translations (copyright
+    # files stay).  Delete this file in a derived image to get them back.
+    cat >"$root/etc/dpkg/dpkg.cfg.d/90backendai-nodoc" <<'DPKG'
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+DPKG
+    # Package scripts must not start daemons during image builds.
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
+
+    # Trust the host's extra CA certificates (needed for HTTPS through a proxy/mirror).
+    local crts=(/usr/local/share/ca-certificates/*.crt)
+    if [ -e "${crts[0]}" ]; then
+        cp "${crts[@]}" "$root/usr/local/share/ca-certificates/"
+        chroot "$root" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the base root"
+    fi
+
+    # Docker provides these at run time; drop the build host's copies and caches.
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+           "$root"/var/log/*.log "$root"/tmp/* "$root"/var/tmp/* "$root"/usr/share/man/* "$root"/usr/share/info/*
+    find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+    find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+    : >"$root/etc/resolv.conf"; : >"$root/etc/hostname"
+
+    step "$BASE_IMAGE: docker import"
+    tar --numeric-owner --xattrs -C "$root" -c . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'LABEL ai.backend.base-distro="debian12"' \
+        --change 'CMD ["/bin/bash"]' \
+        --message "debootstrap --variant=minbase $CODENAME $MIRROR" \
+        - "$BASE_IMAGE" >/dev/null || die "docker import failed"
+    ok "$BASE_IMAGE built in $((SECONDS - t0)) s ($(image_size "$BASE_IMAGE"))"
+}
+
+# --- backendai/python:3.11-debian12 -----------------------------------------
+build_python() {
+    have_image "$BASE_IMAGE" || die "$BASE_IMAGE is missing; build it first (images/build.sh base)"
+    step "$PYTHON_IMAGE: docker build (images/python/Dockerfile)"
+    local t0=$SECONDS work ctx crts
+    # Minimal build context: the Dockerfile's own folder plus the host's extra CA certs.
+    work=$(new_tmpdir); ctx="$work/ctx"; mkdir "$ctx"
+    cp -a "$HERE/python/." "$ctx/"
+    mkdir -p "$ctx/certs"
+    crts=(/usr/local/share/ca-certificates/*.crt)
+    [ -e "${crts[0]}" ] && cp "${crts[@]}" "$ctx/certs/"
+    docker build --pull=false --force-rm -t "$PYTHON_IMAGE" "$ctx" >"$work/build.log" 2>&1 || {
+        tail -n 40 "$work/build.log" >&2
+        die "docker build of $PYTHON_IMAGE failed"
+    }
+    local alias
+    for alias in "${PYTHON_ALIASES[@]}"; do docker tag "$PYTHON_IMAGE" "$alias"; done
+    ok "$PYTHON_IMAGE built in $((SECONDS - t0)) s ($(image_size "$PYTHON_IMAGE")), tagged ${PYTHON_ALIASES[*]}"
+}
+
+forced_base=0
+if wants base; then
+    if [ $FORCE -eq 0 ] && have_image "$BASE_IMAGE"; then
+        ok "$BASE_IMAGE exists ($(image_size "$BASE_IMAGE")); skipped"
+    else
+        build_base; forced_base=1
+    fi
+fi
+if wants python; then
+    if [ $FORCE -eq 0 ] && [ $forced_base -eq 0 ] && have_image "$PYTHON_IMAGE"; then
+        ok "$PYTHON_IMAGE exists ($(image_size "$PYTHON_IMAGE")); skipped"
+        for alias in "${PYTHON_ALIASES[@]}"; do have_image "$alias" || docker tag "$PYTHON_IMAGE" "$alias"; done
+    else
+        build_python
+    fi
+fi

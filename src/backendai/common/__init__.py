@@ -1,0 +1,1 @@
+"""Pieces shared by every process: no imports of other backendai packages."""

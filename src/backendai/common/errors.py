@@ -1,0 +1,139 @@
+"""The one error tree of the platform.
+
+Every error a user can meet is a ``PlatformError`` with a stable ``code``. The code doubles
+as the slug of the problem type on the wire (``https://api.backend.ai/probs/<code>``), which is
+what Backend.AI's client keys its messages on. Errors know nothing about HTTP: the API edge
+maps each class to a status code (``backendai.manager.api.problems``).
+
+    PlatformError
+     ├── InvalidRequest              invalid-api-params      bad input the caller can fix
+     │    ├── InvalidAuthParameters  invalid-auth-params     malformed/stale auth headers
+     │    ├── AlreadyExists          generic-bad-request
+     │    │    └── SessionAlreadyExists session-already-exists
+     │    └── QuotaExceeded          quota-exceeded
+     ├── AuthenticationFailed        auth-failed             who you are could not be proven
+     │    └── LoginLocked            login-locked            too many failed logins
+     ├── PermissionDenied            insufficient-privilege  you may not do this
+     ├── NotFound                    generic-not-found
+     │    ├── SessionNotFound        session-not-found
+     │    ├── TooManySessionsMatched too-many-sessions-matched
+     │    ├── ImageNotFound          image-not-found
+     │    ├── GroupNotFound          group-not-found
+     │    ├── DomainNotFound         domain-not-found
+     │    ├── UserNotFound           user-not-found
+     │    └── KeypairNotFound        keypair-not-found
+     ├── GraphQLError                graphql-error
+     ├── ConfigurationError          configuration-error     settings that cannot start a process
+     └── InternalError               internal-server-error   a bug or an unreachable dependency
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PlatformError(Exception):
+    """Base of all domain errors; ``title`` is what a user reads, ``msg`` the detail."""
+
+    code: ClassVar[str] = "generic-error"
+    title: ClassVar[str] = "Something went wrong."
+
+    def __init__(self, msg: str | None = None, *, data: Any = None) -> None:
+        super().__init__(msg or self.title)
+        self.msg = msg
+        self.data = data
+
+
+class InvalidRequest(PlatformError):
+    code = "invalid-api-params"
+    title = "Missing or invalid API parameters."
+
+
+class InvalidAuthParameters(InvalidRequest):
+    code = "invalid-auth-params"
+    title = "Missing or invalid authorization parameters."
+
+
+class AlreadyExists(InvalidRequest):
+    code = "generic-bad-request"
+    title = "The object already exists."
+
+
+class SessionAlreadyExists(AlreadyExists):
+    code = "session-already-exists"
+    title = "The session already exists but you requested not to reuse existing one."
+
+
+class QuotaExceeded(InvalidRequest):
+    code = "quota-exceeded"
+    title = "A quota or limit was exceeded."
+
+
+class AuthenticationFailed(PlatformError):
+    code = "auth-failed"
+    title = "Authentication failed."
+
+
+class LoginLocked(AuthenticationFailed):
+    code = "login-locked"
+    title = "Too many failed login attempts."
+
+
+class PermissionDenied(PlatformError):
+    code = "insufficient-privilege"
+    title = "Insufficient privilege."
+
+
+class NotFound(PlatformError):
+    code = "generic-not-found"
+    title = "No such resource."
+
+
+class SessionNotFound(NotFound):
+    code = "session-not-found"
+    title = "No such session."
+
+
+class TooManySessionsMatched(NotFound):
+    code = "too-many-sessions-matched"
+    title = "Too many sessions matched."
+
+
+class ImageNotFound(NotFound):
+    code = "image-not-found"
+    title = "Unknown image and/or tag."
+
+
+class GroupNotFound(NotFound):
+    code = "group-not-found"
+    title = "No such group (project)."
+
+
+class DomainNotFound(NotFound):
+    code = "domain-not-found"
+    title = "No such domain."
+
+
+class UserNotFound(NotFound):
+    code = "user-not-found"
+    title = "No such user."
+
+
+class KeypairNotFound(NotFound):
+    code = "keypair-not-found"
+    title = "No such keypair."
+
+
+class GraphQLError(PlatformError):
+    code = "graphql-error"
+    title = "GraphQL-generated error."
+
+
+class ConfigurationError(PlatformError):
+    code = "configuration-error"
+    title = "Invalid configuration."
+
+
+class InternalError(PlatformError):
+    code = "internal-server-error"
+    title = "Internal server error."

@@ -1,0 +1,91 @@
+"""The API edge's error rendering: domain errors become RFC 7807 problem JSON.
+
+This is the only place that knows which HTTP status each error class means; the manager,
+the webserver and the other HTTP processes all render errors through it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from backendai.common import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://api.backend.ai/probs/"
+
+# Most specific first: the first matching class decides the status.
+_STATUS: list[tuple[type[errors.PlatformError], int]] = [
+    (errors.LoginLocked, 429),
+    (errors.InvalidRequest, 400),
+    (errors.AuthenticationFailed, 401),
+    (errors.PermissionDenied, 403),
+    (errors.NotFound, 404),
+    (errors.GraphQLError, 400),
+    (errors.ConfigurationError, 500),
+    (errors.InternalError, 500),
+]
+
+_HTTP_SLUGS = {
+    400: ("generic-bad-request", "Bad request."),
+    401: ("auth-failed", "Authentication required."),
+    403: ("generic-forbidden", "Forbidden."),
+    404: ("generic-not-found", "Unknown URL path."),
+    405: ("method-not-allowed", "Method not allowed."),
+    413: ("request-too-large", "The request body is too large."),
+    429: ("too-many-requests", "Too many requests."),
+}
+
+
+def status_of(error: errors.PlatformError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def problem_response(
+    status: int, code: str, title: str, msg: str | None = None, data: Any = None
+) -> web.Response:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title}
+    if msg is not None:
+        body["msg"] = msg
+    if data is not None:
+        body["data"] = data
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/problem+json"
+    )
+
+
+def render_error(error: errors.PlatformError) -> web.Response:
+    return problem_response(status_of(error), error.code, error.title, error.msg, error.data)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into problem JSON; a bug becomes a 500 that leaks nothing."""
+    try:
+        return await handler(request)
+    except errors.PlatformError as e:
+        if status_of(e) >= 500:
+            log.error("%s %s failed: %s", request.method, request.path, e)
+        return render_error(e)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code, title = _HTTP_SLUGS.get(e.status, ("generic-error", e.reason))
+        return problem_response(e.status, code, title, f"{request.method} {request.path}")
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem_response(
+            500, "internal-server-error", "Internal server error.",
+            "The server hit an unexpected error; it has been logged.",
+        )

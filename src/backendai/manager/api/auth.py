@@ -1,0 +1,86 @@
+"""The authentication edge: every route is signed unless marked public."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from backendai.common.errors import AuthenticationFailed
+from backendai.manager.api.params import parse_params
+from backendai.manager.context import context_of
+from backendai.manager.services.auth import Principal, SignedRequest
+
+PRINCIPAL_KEY = "backendai.principal"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
+
+
+def public(handler: H) -> H:
+    """Mark a handler that answers without a signature (version probe, login)."""
+    handler.__dict__["auth_public"] = True
+    return handler
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal = request.get(PRINCIPAL_KEY)
+    if not isinstance(principal, Principal):
+        raise AuthenticationFailed("This request is not authenticated.")
+    return principal
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = request.match_info.handler
+    if getattr(route_handler, "auth_public", False) or request.match_info.http_exception:
+        return await handler(request)
+    headers = request.headers
+    signed = SignedRequest(
+        method=request.method,
+        raw_path=request.raw_path,
+        host=headers.get("Host", ""),
+        content_type=request.content_type,
+        authorization=headers.get("Authorization"),
+        date=headers.get("Date") or headers.get("X-BackendAI-Date") or headers.get("X-Sorna-Date"),
+        api_version=headers.get("X-BackendAI-Version") or headers.get("X-Sorna-Version"),
+    )
+    request[PRINCIPAL_KEY] = await context_of(request).auth.authenticate(signed)
+    return await handler(request)
+
+
+class AuthorizeParams(BaseModel):
+    type: str = Field(default="keypair", description="Only keypair authorization exists.")
+    domain: str = "default"
+    username: str = Field(min_length=1, description="The user's email.")
+    password: str = Field(min_length=1)
+
+
+@public
+async def authorize(request: web.Request) -> web.Response:
+    """POST /auth/authorize: exchange an email and password for the user's keypair.
+
+    The webserver calls this at login and then signs on the user's behalf.
+    """
+    params = await parse_params(request, AuthorizeParams)
+    p = await context_of(request).auth.authorize_password(
+        params.domain, params.username, params.password
+    )
+    return web.json_response(
+        {
+            "data": {
+                "access_key": p.access_key,
+                "secret_key": p.secret_key,
+                "role": p.role.value,
+                "status": "active",
+                "email": p.email,
+                "user_uuid": str(p.user_uuid),
+                "domain_name": p.domain_name,
+            }
+        }
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/auth/authorize", authorize)

@@ -1,0 +1,43 @@
+"""All tables, importable from one place (Alembic's env reads ``Base.metadata`` from here)."""
+
+from backendai.manager.db.meta import Base
+from backendai.manager.db.models.identity import Domain, Group, GroupMembership, KeyPair, User
+from backendai.manager.db.models.images import Image, ImageAlias
+from backendai.manager.db.models.policies import (
+    GroupResourcePolicy,
+    KeyPairResourcePolicy,
+    UserResourcePolicy,
+)
+from backendai.manager.db.models.scaling import (
+    Agent,
+    ScalingGroup,
+    ScalingGroupForDomain,
+    ScalingGroupForGroup,
+    ScalingGroupForKeyPair,
+)
+from backendai.manager.db.models.sessions import Kernel, Session, SessionStatusChange
+from backendai.manager.db.models.storage import SessionTemplate, VFolder
+
+__all__ = [
+    "Agent",
+    "Base",
+    "Domain",
+    "Group",
+    "GroupMembership",
+    "GroupResourcePolicy",
+    "Image",
+    "ImageAlias",
+    "KeyPair",
+    "KeyPairResourcePolicy",
+    "Kernel",
+    "ScalingGroup",
+    "ScalingGroupForDomain",
+    "ScalingGroupForGroup",
+    "ScalingGroupForKeyPair",
+    "Session",
+    "SessionStatusChange",
+    "SessionTemplate",
+    "User",
+    "UserResourcePolicy",
+    "VFolder",
+]

@@ -1,0 +1,25 @@
+"""Custom scalars: JSON values travel as JSON-encoded strings (graphene's JSONString)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NewType
+
+import strawberry
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _load(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+JSONString = strawberry.scalar(
+    NewType("JSONString", object),
+    name="JSONString",
+    serialize=_dump,
+    parse_value=_load,
+    description="A JSON value encoded as a string.",
+)

@@ -1,0 +1,205 @@
+"""GraphQL types and queries for compute sessions (``ps``, ``admin sessions``, ``info``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from backendai.common.errors import InvalidRequest, PermissionDenied
+from backendai.common.statuses import SessionStatus
+from backendai.manager.db.models import Group, Kernel, KeyPair, Session, User
+from backendai.manager.gql.context import GQLContext
+from backendai.manager.gql.scalars import JSONString
+
+
+@strawberry.type
+class KernelNode:
+    id: uuid.UUID
+    session_id: uuid.UUID
+    cluster_role: str
+    cluster_idx: int
+    cluster_hostname: str
+    agent: str | None
+    container_id: str | None
+    image: str
+    status: str
+    status_info: str | None
+    status_data: JSONString | None
+    status_changed: datetime | None
+    occupied_slots: JSONString
+    live_stat: JSONString | None
+    last_stat: JSONString | None
+    created_at: datetime
+    terminated_at: datetime | None
+
+    @staticmethod
+    def build(k: Kernel) -> KernelNode:
+        return KernelNode(
+            id=k.id, session_id=k.session_id, cluster_role=k.cluster_role,
+            cluster_idx=k.cluster_idx, cluster_hostname=k.cluster_hostname, agent=k.agent,
+            container_id=k.container_id, image=k.image, status=k.status.value,
+            status_info=k.status_info, status_data=k.status_data or None,
+            status_changed=k.status_changed, occupied_slots=k.occupied_slots,
+            live_stat=k.last_stat, last_stat=k.last_stat, created_at=k.created_at,
+            terminated_at=k.terminated_at,
+        )
+
+
+@strawberry.type
+class DependencyNode:
+    name: str
+    id: uuid.UUID
+    status: str
+    status_info: str | None
+    status_changed: datetime | None
+
+
+@strawberry.type
+class ComputeSessionNode:
+    id: uuid.UUID  # the main kernel's id (equal to the session id for one container)
+    session_id: uuid.UUID
+    name: str
+    tag: str | None
+    type: str
+    session_type: str
+    image: str
+    architecture: str
+    cluster_mode: str
+    cluster_size: int
+    cluster_hostname: str | None
+    domain_name: str
+    group_id: uuid.UUID
+    group_name: str | None
+    user_id: uuid.UUID
+    user_email: str | None
+    access_key: str
+    scaling_group: str | None
+    status: str
+    status_info: str | None
+    status_data: JSONString | None
+    status_changed: datetime | None
+    result: str
+    created_at: datetime
+    terminated_at: datetime | None
+    starts_at: datetime | None
+    occupied_slots: JSONString
+    requested_slots: JSONString
+    resource_opts: JSONString
+    service_ports: JSONString
+    mounts: list[str]
+    containers: list[KernelNode]
+    dependencies: list[DependencyNode]
+
+
+async def _build(db: AsyncSession, s: Session, group_name: str | None,
+                 email: str | None) -> ComputeSessionNode:
+    kernels = (await db.execute(
+        sa.select(Kernel).where(Kernel.session_id == s.id).order_by(Kernel.cluster_idx)
+    )).scalars().all()
+    main = next((k for k in kernels if k.cluster_role == "main"), None)
+    return ComputeSessionNode(
+        id=main.id if main else s.id, session_id=s.id, name=s.name, tag=s.tag,
+        type=s.session_type.value, session_type=s.session_type.value, image=s.image,
+        architecture=main.architecture if main else "x86_64", cluster_mode=s.cluster_mode.value,
+        cluster_size=s.cluster_size, cluster_hostname=main.cluster_hostname if main else None,
+        domain_name=s.domain_name, group_id=s.group_id, group_name=group_name,
+        user_id=s.user_uuid, user_email=email, access_key=s.access_key,
+        scaling_group=s.scaling_group_name, status=s.status.value, status_info=s.status_info,
+        status_data=s.status_data or None, status_changed=s.status_changed,
+        result=s.result.value, created_at=s.created_at, terminated_at=s.terminated_at,
+        starts_at=s.starts_at, occupied_slots=s.occupying_slots,
+        requested_slots=s.requested_slots, resource_opts=s.resource_opts,
+        service_ports=main.service_ports if main else [],
+        mounts=[m if isinstance(m, str) else str(m.get("name", "")) for m in s.vfolder_mounts],
+        containers=[KernelNode.build(k) for k in kernels], dependencies=[],
+    )
+
+
+def _parse_statuses(status: str | None) -> list[SessionStatus] | None:
+    if not status:
+        return None
+    names = [s.strip().upper() for s in status.split(",") if s.strip()]
+    known = {s.value for s in SessionStatus}
+    # Statuses of Backend.AI that never happen here (BUILDING, RESIZING, SUSPENDED) match nothing.
+    unknown = [n for n in names if n not in known | {"BUILDING", "RESIZING", "SUSPENDED"}]
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown session status {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+        )
+    return [SessionStatus(n) for n in names if n in known]
+
+
+def _scope(ctx: GQLContext, access_key: str | None, domain_name: str | None,
+           group_id: uuid.UUID | None) -> sa.Select[Any]:
+    q = (
+        sa.select(Session, Group.name, User.email)
+        .join(Group, Group.id == Session.group_id)
+        .join(User, User.uuid == Session.user_uuid)
+    )
+    p = ctx.principal
+    if p.is_domain_admin:
+        domain = ctx.visible_domain(domain_name)
+        if domain:
+            q = q.where(Session.domain_name == domain)
+        if access_key:
+            q = q.where(Session.access_key == access_key)
+    else:
+        if access_key and access_key != p.access_key:
+            raise PermissionDenied("You may only list your own sessions.")
+        q = q.where(Session.user_uuid == p.user_uuid)
+        if access_key:
+            q = q.where(Session.access_key == access_key)
+    if group_id is not None:
+        q = q.where(Session.group_id == group_id)
+    return q
+
+
+@strawberry.type
+class ComputeSessionList:
+    items: list[ComputeSessionNode]
+    total_count: int
+
+
+async def resolve_compute_session_list(
+    info: Info[GQLContext, None], limit: int, offset: int, status: str | None = None,
+    access_key: str | None = None, domain_name: str | None = None,
+    group_id: uuid.UUID | None = None, filter: str | None = None, order: str | None = None,
+) -> ComputeSessionList:
+    ctx = info.context
+    if filter or order:
+        raise InvalidRequest("--filter and --order expressions are not supported yet.")
+    if limit < 0 or offset < 0:
+        raise InvalidRequest("limit and offset must not be negative.")
+    q = _scope(ctx, access_key, domain_name, group_id)
+    statuses = _parse_statuses(status)
+    if statuses is not None:
+        q = q.where(Session.status.in_(statuses))
+    total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
+    rows = (await ctx.db.execute(
+        q.order_by(Session.status_changed.desc(), Session.id).limit(min(limit, 1000))
+        .offset(offset)
+    )).all()
+    return ComputeSessionList(
+        items=[await _build(ctx.db, s, g, e) for s, g, e in rows], total_count=total or 0
+    )
+
+
+async def resolve_compute_session(info: Info[GQLContext, None],
+                                  id: uuid.UUID) -> ComputeSessionNode | None:
+    ctx = info.context
+    q = _scope(ctx, None, None, None).outerjoin(Kernel, Kernel.session_id == Session.id).where(
+        sa.or_(Session.id == id, Kernel.id == id)
+    )
+    row = (await ctx.db.execute(q.limit(1))).first()
+    if row is None:
+        return None
+    return await _build(ctx.db, row[0], row[1], row[2])
+
+
+__all__ = ["ComputeSessionList", "ComputeSessionNode", "KeyPair"]

@@ -1,0 +1,215 @@
+"""Who is calling: keypair signature checks and email/password authorization.
+
+Knows nothing about HTTP: the API edge hands over the request's method, raw path, headers
+and host, and gets back a ``Principal`` or a domain error that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import bcrypt
+import sqlalchemy as sa
+from dateutil.parser import isoparse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backendai.common import signing
+from backendai.common.errors import AuthenticationFailed, InvalidAuthParameters
+from backendai.common.statuses import UserRole, UserStatus
+from backendai.manager.db.models import KeyPair, User
+
+# API versions whose clients speak the signing scheme and shapes we serve.
+SUPPORTED_API_VERSIONS = frozenset(
+    {
+        "v4.20181215",
+        "v4.20190315",
+        "v4.20190615",
+        "v5.20191215",
+        "v6.20200815",
+        "v6.20210815",
+        "v6.20220315",
+        "v7.20230615",
+    }
+)
+_VERSION_RE = re.compile(r"^v\d+\.\d{8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    access_key: str
+    secret_key: str
+    is_admin_key: bool
+    user_uuid: uuid.UUID
+    email: str
+    role: UserRole
+    domain_name: str
+    resource_policy: str
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role is UserRole.SUPERADMIN
+
+    @property
+    def is_domain_admin(self) -> bool:
+        return self.role in (UserRole.SUPERADMIN, UserRole.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    method: str
+    raw_path: str
+    host: str
+    content_type: str
+    authorization: str | None
+    date: str | None
+    api_version: str | None
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+
+
+def check_password(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:  # a malformed stored hash never matches
+        return False
+
+
+def _host_variants(host: str) -> list[str]:
+    """The Host header and its default-port twin: aiohttp drops ``:80``/``:443`` that the
+    client signed (API_CONTRACT §1.4), so accept either spelling."""
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return [host, name] if port in ("80", "443") else [host]
+    return [host, f"{host}:80", f"{host}:443"]
+
+
+class AuthService:
+    def __init__(self, db: async_sessionmaker[AsyncSession], clock_skew: int) -> None:
+        self._db = db
+        self._skew = timedelta(seconds=clock_skew)
+
+    async def authenticate(self, req: SignedRequest, now: datetime | None = None) -> Principal:
+        if not req.authorization:
+            raise AuthenticationFailed(
+                "This API needs a signed request: send 'Authorization: BackendAI "
+                "signMethod=HMAC-SHA256, credential=ACCESS_KEY:SIGNATURE' (or log in through "
+                "the webserver)."
+            )
+        try:
+            method, access_key, signature = signing.parse_authorization(req.authorization)
+        except ValueError as e:
+            raise InvalidAuthParameters(f"Malformed Authorization header: {e}.") from e
+        if method != signing.SIGN_METHOD:
+            raise InvalidAuthParameters(
+                f"Unsupported signMethod {method!r}; only HMAC-SHA256 is accepted."
+            )
+        version = req.api_version
+        if not version or not _VERSION_RE.match(version):
+            raise InvalidAuthParameters(
+                "Missing or malformed X-BackendAI-Version header (expected e.g. v6.20210815)."
+            )
+        if version not in SUPPORTED_API_VERSIONS:
+            raise InvalidAuthParameters(f"Unsupported API version {version}.")
+        date = self._check_date(req.date, now or datetime.now(UTC))
+        principal = await self._load_principal(access_key)
+        for host in _host_variants(req.host):
+            expected = signing.sign(
+                principal.secret_key,
+                method=req.method,
+                rel_url=req.raw_path,
+                date=date,
+                date_header=req.date or "",
+                host=host,
+                content_type=req.content_type,
+                api_version=version,
+            )
+            if hmac.compare_digest(expected, signature):
+                return principal
+        raise AuthenticationFailed(
+            "Signature mismatch: check the secret key and that the endpoint URL you signed "
+            "(host and path) is the one you called."
+        )
+
+    def _check_date(self, raw: str | None, now: datetime) -> datetime:
+        if not raw:
+            raise InvalidAuthParameters("Missing Date (or X-BackendAI-Date) header.")
+        try:
+            date = isoparse(raw)
+        except ValueError as e:
+            raise InvalidAuthParameters(
+                f"Unreadable Date header {raw!r}: use ISO 8601, e.g. 2021-09-01T12:34:56+00:00."
+            ) from e
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
+        if abs(now - date) > self._skew:
+            raise InvalidAuthParameters(
+                f"Date/time sync error: the request is dated {date.isoformat()} but the server "
+                f"time is {now.isoformat()} (allowed skew: "
+                f"{int(self._skew.total_seconds() // 60)} min). Fix the client's clock."
+            )
+        return date
+
+    async def _load_principal(self, access_key: str) -> Principal:
+        async with self._db() as db:
+            row = (
+                await db.execute(
+                    sa.select(KeyPair, User)
+                    .join(User, User.uuid == KeyPair.user)
+                    .where(KeyPair.access_key == access_key)
+                )
+            ).one_or_none()
+        if row is None:
+            raise AuthenticationFailed(f"Unknown access key {access_key}.")
+        keypair, user = row
+        if not keypair.is_active:
+            raise AuthenticationFailed(
+                f"The access key {access_key} is inactive; ask an admin to activate it."
+            )
+        if user.status is not UserStatus.ACTIVE:
+            raise AuthenticationFailed(f"The owner of {access_key} is {user.status.value}.")
+        return _principal(keypair, user)
+
+    async def authorize_password(self, domain: str, email: str, password: str) -> Principal:
+        """Check an email and password; the main keypair of the user is the result."""
+        async with self._db() as db:
+            user = (
+                await db.execute(sa.select(User).where(User.email == email))
+            ).scalar_one_or_none()
+            if user is None or not check_password(password, user.password):
+                raise AuthenticationFailed("The email or password is incorrect.")
+            if user.domain_name != domain:
+                raise AuthenticationFailed(f"The user does not belong to the domain {domain}.")
+            if user.status is not UserStatus.ACTIVE:
+                raise AuthenticationFailed(f"The user account is {user.status.value}.")
+            keypair = (
+                await db.execute(
+                    sa.select(KeyPair)
+                    .where(KeyPair.user == user.uuid, KeyPair.is_active.is_(True))
+                    .order_by(KeyPair.is_admin.desc(), KeyPair.created_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        if keypair is None:
+            raise AuthenticationFailed("The user has no active keypair; ask an admin for one.")
+        return _principal(keypair, user)
+
+
+def _principal(keypair: KeyPair, user: User) -> Principal:
+    return Principal(
+        access_key=keypair.access_key,
+        secret_key=keypair.secret_key,
+        is_admin_key=keypair.is_admin,
+        user_uuid=user.uuid,
+        email=user.email,
+        role=user.role,
+        domain_name=user.domain_name,
+        resource_policy=keypair.resource_policy,
+    )

@@ -1,0 +1,145 @@
+"""``backendai-server``: the server-side processes and their maintenance commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backendai.common.errors import PlatformError
+from backendai.common.settings import load_settings
+from backendai.manager.app import create_app as create_manager_app
+from backendai.manager.db.engine import create_engine, create_session_factory
+from backendai.manager.db.migrate import upgrade
+from backendai.manager.services.bootstrap import bootstrap
+from backendai.manager.settings import ManagerSettings
+from backendai.server import credentials
+from backendai.server.runner import Site, serve
+from backendai.webserver.app import create_app as create_webserver_app
+from backendai.webserver.settings import WebserverSettings
+
+CONFIG_OPTION = click.option(
+    "-f", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    default=None, help="A TOML settings file with [manager], [webserver], ... tables.",
+)
+
+
+def _fail(e: PlatformError) -> None:
+    click.echo(f"✗ {e}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+def main(debug: bool) -> None:
+    """Run and maintain the server-side processes of the platform."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _init_database(settings: ManagerSettings) -> Any:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await bootstrap(create_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where all state lives (database, credentials). [default: ~/.local/share/backendai]")
+@click.option("--host", default=None, help="Address to listen on. [default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Manager API port. [default: 8081]")
+@click.option("--webserver-port", type=int, default=None,
+              help="Webserver (login, web UI) port. [default: 8090]")
+def up(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None,
+       webserver_port: int | None) -> None:
+    """Start the whole platform on this machine in the foreground (embedded defaults)."""
+    try:
+        manager = load_settings(ManagerSettings, config_file, data_dir=data_dir, host=host,
+                                port=port)
+        web = load_settings(WebserverSettings, config_file, host=host, port=webserver_port)
+    except PlatformError as e:
+        _fail(e)
+        return
+
+    async def run() -> None:
+        users = await _init_database(manager)
+
+        async def ready(urls: list[str]) -> None:
+            doc = credentials.write(manager.data_dir, urls[0], urls[1], users)
+            credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE)
+
+        web_settings = web.model_copy(
+            update={"manager_url": f"http://{manager.host}:{manager.port}"}
+        )
+        sites = [
+            Site("manager", create_manager_app(manager, migrate=False), manager.host,
+                 manager.port),
+            Site("webserver", create_webserver_app(web_settings), web.host, web.port),
+        ]
+        await serve(sites, ready)
+
+    try:
+        asyncio.run(run())
+    except PlatformError as e:
+        _fail(e)
+
+
+@main.command("manager")
+@CONFIG_OPTION
+def manager_cmd(config_file: Path | None) -> None:
+    """Run the manager (API, scheduler) alone."""
+    try:
+        settings = load_settings(ManagerSettings, config_file)
+    except PlatformError as e:
+        _fail(e)
+        return
+
+    async def run() -> None:
+        await _init_database(settings)
+        await serve([Site("manager", create_manager_app(settings, migrate=False),
+                          settings.host, settings.port)])
+
+    asyncio.run(run())
+
+
+@main.command("webserver")
+@CONFIG_OPTION
+def webserver_cmd(config_file: Path | None) -> None:
+    """Run the webserver (login, web UI, API forwarding) alone."""
+    try:
+        settings = load_settings(WebserverSettings, config_file)
+    except PlatformError as e:
+        _fail(e)
+        return
+    asyncio.run(serve([Site("webserver", create_webserver_app(settings), settings.host,
+                            settings.port)]))
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@CONFIG_OPTION
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(config_file: Path | None, revision: str) -> None:
+    """Apply the schema migrations to the configured database."""
+    try:
+        settings = load_settings(ManagerSettings, config_file)
+        asyncio.run(upgrade(settings.database_url, revision))
+    except PlatformError as e:
+        _fail(e)
+        return
+    click.echo(f"✔ The database is at revision {revision}.")

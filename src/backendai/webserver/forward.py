@@ -1,0 +1,120 @@
+"""Forwarding ``/func/...`` to the manager, signed with the logged-in user's keypair.
+
+The client in session mode sends unsigned requests with the login cookie; the manager only
+trusts signatures, so the webserver signs each request as the user it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from backendai.common.errors import AuthenticationFailed, InternalError
+from backendai.common.signing import signed_headers
+from backendai.webserver.context import WebserverContext, context_of, current_login
+from backendai.webserver.sessions import LoginSession
+
+# Hop-by-hop and recomputed headers never travel through the proxy.
+_SKIP_RESPONSE_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "server",
+        "date",
+    }
+)
+
+
+def _manager_url(ctx: WebserverContext, rel_url: str) -> URL:
+    base = URL(ctx.settings.manager_url)
+    return URL(str(base).rstrip("/") + rel_url, encoded=True)
+
+
+def _signing_headers(
+    ctx: WebserverContext, session: LoginSession, method: str, rel_url: str, content_type: str
+) -> dict[str, str]:
+    base = URL(ctx.settings.manager_url)
+    prefix = base.raw_path.rstrip("/")
+    return signed_headers(
+        session.access_key,
+        session.secret_key,
+        method=method,
+        rel_url=prefix + rel_url,
+        host=f"{base.raw_host}:{base.port}" if base.port else str(base.raw_host),
+        content_type=content_type,
+    )
+
+
+async def manager_json(
+    ctx: WebserverContext, method: str, rel_url: str, body: Any = None
+) -> tuple[int, Any]:
+    """An unsigned call to one of the manager's public routes; (status, decoded JSON)."""
+    try:
+        async with ctx.http.request(method, _manager_url(ctx, rel_url), json=body) as resp:
+            text = await resp.text()
+            try:
+                return resp.status, json.loads(text) if text else None
+            except json.JSONDecodeError:
+                return resp.status, None
+    except aiohttp.ClientError as e:
+        raise InternalError(f"The manager at {ctx.settings.manager_url} is unreachable: {e}") from e
+
+
+async def version(request: web.Request) -> web.Response:
+    """GET /func/: the version probe, answered for the manager without a login."""
+    status, body = await manager_json(context_of(request), "GET", "/")
+    return web.json_response(body, status=status)
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    ctx = context_of(request)
+    _, session = current_login(request)
+    if session is None:
+        raise AuthenticationFailed(
+            "You are not logged in, or your login expired: run `backend.ai login` again."
+        )
+    rel_url = request.raw_path[len("/func") :] or "/"
+    body = await request.read() if request.body_exists else b""
+    content_type = request.headers.get("Content-Type")
+    bare_type = request.content_type if content_type else "application/octet-stream"
+    headers = _signing_headers(ctx, session, request.method, rel_url, bare_type)
+    if content_type:
+        headers["Content-Type"] = content_type
+    try:
+        upstream = await ctx.http.request(
+            request.method,
+            _manager_url(ctx, rel_url),
+            data=body or None,
+            headers=headers,
+            auto_decompress=False,
+            allow_redirects=False,
+        )
+    except aiohttp.ClientError as e:
+        raise InternalError(f"The manager at {ctx.settings.manager_url} is unreachable: {e}") from e
+    async with upstream:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for name, value in upstream.headers.items():
+            if name.lower() not in _SKIP_RESPONSE_HEADERS:
+                response.headers.add(name, value)
+        if upstream.headers.get("Content-Encoding"):
+            response.headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/func", version)
+    app.router.add_get("/func/", version)
+    app.router.add_route("*", "/func/{tail:.*}", forward)
