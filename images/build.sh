@@ -38,6 +38,18 @@ done
 wants() { local t; for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+# Images a rebuild replaced; removed at the end (children first) when left untagged.
+STALE=()
+drop_stale() {
+    local i id
+    for ((i = ${#STALE[@]} - 1; i >= 0; i--)); do
+        id=${STALE[i]}
+        [ -n "$id" ] || continue
+        [ "$(docker image inspect --format '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ] || continue
+        docker rmi "$id" >/dev/null 2>&1 || true   # still used by a container: keep it
+    done
+}
 image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
 
 # --- work dirs, always cleaned up -------------------------------------------
@@ -118,6 +130,7 @@ DPKG
     : >"$root/etc/resolv.conf"; : >"$root/etc/hostname"
 
     step "$BASE_IMAGE: docker import"
+    STALE+=("$(image_id "$BASE_IMAGE")")
     tar --numeric-owner --xattrs -C "$root" -c . | docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
@@ -132,7 +145,8 @@ DPKG
 build_python() {
     have_image "$BASE_IMAGE" || die "$BASE_IMAGE is missing; build it first (images/build.sh base)"
     step "$PYTHON_IMAGE: docker build (images/python/Dockerfile)"
-    local t0=$SECONDS work ctx crts
+    local t0=$SECONDS work ctx crts started
+    STALE+=("$(image_id "$PYTHON_IMAGE")"); started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     # Minimal build context: the Dockerfile's own folder plus the host's extra CA certs.
     work=$(new_tmpdir); ctx="$work/ctx"; mkdir "$ctx"
     cp -a "$HERE/python/." "$ctx/"
@@ -145,6 +159,9 @@ build_python() {
     }
     local alias
     for alias in "${PYTHON_ALIASES[@]}"; do docker tag "$PYTHON_IMAGE" "$alias"; done
+    # Builder-stage (ttyd) images from before this build; a later --force recompiles ttyd.
+    docker image prune -f --filter dangling=true --filter label=ai.backend.build-stage \
+        --filter "until=$started" >/dev/null 2>&1 || true
     ok "$PYTHON_IMAGE built in $((SECONDS - t0)) s ($(image_size "$PYTHON_IMAGE")), tagged ${PYTHON_ALIASES[*]}"
 }
 
@@ -164,3 +181,4 @@ if wants python; then
         build_python
     fi
 fi
+drop_stale

@@ -86,6 +86,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return problem_response(
-            500, "internal-server-error", "Internal server error.",
+            500,
+            "internal-server-error",
+            "Internal server error.",
             "The server hit an unexpected error; it has been logged.",
         )

@@ -66,17 +66,13 @@ def describe_validation_error(section: str, error: ValidationError) -> str:
     lines = [f"Invalid {section} settings:"]
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"]) or "(root)"
-        env = f"BACKENDAI_{section.upper()}_" + "__".join(
-            str(p).upper() for p in item["loc"]
-        )
+        env = f"BACKENDAI_{section.upper()}_" + "__".join(str(p).upper() for p in item["loc"])
         got = f" (got {item['input']!r})" if "input" in item and item["type"] != "missing" else ""
         lines.append(f"  {section}.{loc}: {item['msg']}{got} [set it in [{section}] or {env}]")
     return "\n".join(lines)
 
 
-def load_settings(
-    cls: type[S], config_file: Path | None = None, **overrides: Any
-) -> S:
+def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
     """Build ``cls`` from the file, the environment and ``overrides`` (None values ignored)."""
     file_values = read_toml_section(config_file, cls.section)
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -83,7 +83,8 @@ def parse_authorization(value: str) -> tuple[str, str, str]:
     access_key, sep, signature = credential.partition(":")
     if not method or not sep or not access_key or not signature:
         raise ValueError(
-            "the Authorization header needs signMethod=HMAC-SHA256 and credential=ACCESS_KEY:SIGNATURE"
+            "the Authorization header needs signMethod=HMAC-SHA256 and "
+            "credential=ACCESS_KEY:SIGNATURE"
         )
     return method, access_key, signature
 

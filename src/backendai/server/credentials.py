@@ -14,7 +14,9 @@ from backendai.manager.services.bootstrap import InitialUsers
 CREDENTIALS_FILE = "demo-credentials.json"
 
 
-def write(data_dir: Path, endpoint: str, webserver: str, users: InitialUsers | None) -> dict[str, Any]:
+def write(
+    data_dir: Path, endpoint: str, webserver: str, users: InitialUsers | None
+) -> dict[str, Any]:
     """Write (or refresh the URLs of) the credentials file; returns its content."""
     path = data_dir / CREDENTIALS_FILE
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -33,7 +35,7 @@ def write(data_dir: Path, endpoint: str, webserver: str, users: InitialUsers | N
 
 
 def show(doc: dict[str, Any], path: Path) -> None:
-    click.echo(f"✔ Backend.AI-compatible platform is up.")
+    click.echo("✔ Backend.AI-compatible platform is up.")
     click.echo(f"  API endpoint (keypair mode):   {doc['endpoint']}")
     click.echo(f"  Webserver (session mode, UI):  {doc['webserver']}")
     for role in ("superadmin", "demo"):

@@ -23,8 +23,12 @@ from backendai.webserver.app import create_app as create_webserver_app
 from backendai.webserver.settings import WebserverSettings
 
 CONFIG_OPTION = click.option(
-    "-f", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-    default=None, help="A TOML settings file with [manager], [webserver], ... tables.",
+    "-f",
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML settings file with [manager], [webserver], ... tables.",
 )
 
 
@@ -55,18 +59,32 @@ async def _init_database(settings: ManagerSettings) -> Any:
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where all state lives (database, credentials). [default: ~/.local/share/backendai]")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where all state lives (database, credentials). [default: ~/.local/share/backendai]",
+)
 @click.option("--host", default=None, help="Address to listen on. [default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="Manager API port. [default: 8081]")
-@click.option("--webserver-port", type=int, default=None,
-              help="Webserver (login, web UI) port. [default: 8090]")
-def up(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None,
-       webserver_port: int | None) -> None:
+@click.option(
+    "--webserver-port",
+    type=int,
+    default=None,
+    help="Webserver (login, web UI) port. [default: 8090]",
+)
+def up(
+    config_file: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    webserver_port: int | None,
+) -> None:
     """Start the whole platform on this machine in the foreground (embedded defaults)."""
     try:
-        manager = load_settings(ManagerSettings, config_file, data_dir=data_dir, host=host,
-                                port=port)
+        manager = load_settings(
+            ManagerSettings, config_file, data_dir=data_dir, host=host, port=port
+        )
         web = load_settings(WebserverSettings, config_file, host=host, port=webserver_port)
     except PlatformError as e:
         _fail(e)
@@ -83,8 +101,7 @@ def up(config_file: Path | None, data_dir: Path | None, host: str | None, port: 
             update={"manager_url": f"http://{manager.host}:{manager.port}"}
         )
         sites = [
-            Site("manager", create_manager_app(manager, migrate=False), manager.host,
-                 manager.port),
+            Site("manager", create_manager_app(manager, migrate=False), manager.host, manager.port),
             Site("webserver", create_webserver_app(web_settings), web.host, web.port),
         ]
         await serve(sites, ready)
@@ -107,8 +124,16 @@ def manager_cmd(config_file: Path | None) -> None:
 
     async def run() -> None:
         await _init_database(settings)
-        await serve([Site("manager", create_manager_app(settings, migrate=False),
-                          settings.host, settings.port)])
+        await serve(
+            [
+                Site(
+                    "manager",
+                    create_manager_app(settings, migrate=False),
+                    settings.host,
+                    settings.port,
+                )
+            ]
+        )
 
     asyncio.run(run())
 
@@ -122,8 +147,9 @@ def webserver_cmd(config_file: Path | None) -> None:
     except PlatformError as e:
         _fail(e)
         return
-    asyncio.run(serve([Site("webserver", create_webserver_app(settings), settings.host,
-                            settings.port)]))
+    asyncio.run(
+        serve([Site("webserver", create_webserver_app(settings), settings.host, settings.port)])
+    )
 
 
 @main.group()

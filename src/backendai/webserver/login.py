@@ -54,8 +54,9 @@ async def _authorize(ctx: WebserverContext, params: LoginParams) -> dict[str, An
             "password": params.password,
         },
     )
-    if status == 200 and isinstance(body, dict) and isinstance(body.get("data"), dict):
-        return body["data"]
+    data = body.get("data") if isinstance(body, dict) else None
+    if status == 200 and isinstance(data, dict):
+        return data
     if status in (400, 401, 403, 404):
         detail = body.get("msg") if isinstance(body, dict) else None
         raise AuthenticationFailed(detail or "The email or password is incorrect.")

@@ -23,7 +23,10 @@ from backendai.manager.db.engine import (
         ("postgresql://u:p@db:5432/bai", "postgresql+asyncpg://u:p@db:5432/bai"),
         ("postgres://u:p@db/bai", "postgresql+asyncpg://u:p@db/bai"),
         ("postgresql+asyncpg://u@db/bai", "postgresql+asyncpg://u@db/bai"),
-        ("postgresql://u:p%40s@db/bai?ssl=require", "postgresql+asyncpg://u:p%40s@db/bai?ssl=require"),
+        (
+            "postgresql://u:p%40s@db/bai?ssl=require",
+            "postgresql+asyncpg://u:p%40s@db/bai?ssl=require",
+        ),
     ],
 )
 def test_plain_urls_map_onto_async_drivers(url: str, expected: str) -> None:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -67,6 +69,22 @@ async def test_downgrade_to_base_drops_everything(migrated_db: tuple[str, AsyncE
     assert await _table_names(url) == MODEL_TABLES | {"alembic_version"}
 
 
+async def test_failed_migration_leaves_nothing_behind(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_upgrade = alembic_command.upgrade
+
+    def upgrade_then_fail(config: Config, revision: str) -> None:
+        real_upgrade(config, revision)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(alembic_command, "upgrade", upgrade_then_fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        await upgrade(db_url)
+    # Transactional DDL on both engines (SQLite needs the explicit BEGIN in migrate.py).
+    assert await _table_names(db_url) == set()
+
+
 async def test_identity_rows_round_trip(migrated_db: tuple[str, AsyncEngine]) -> None:
     _, engine = migrated_db
     factory = create_session_factory(engine)
@@ -74,34 +92,38 @@ async def test_identity_rows_round_trip(migrated_db: tuple[str, AsyncEngine]) ->
     kst = timezone(timedelta(hours=9))
     last_used = datetime(2024, 5, 1, 18, 30, 15, 123456, tzinfo=kst)
     async with factory() as session, session.begin():
-        session.add_all([
-            UserResourcePolicy(name="default"),
-            KeyPairResourcePolicy(
-                name="default",
-                default_for_unspecified=DefaultForUnspecified.LIMITED,
-                total_resource_slots={"cpu": "4", "mem": "8589934592"},
-            ),
-            Domain(
-                name="default",
-                total_resource_slots={"cuda.shares": "2.5"},
-                allowed_vfolder_hosts={"local": ["mount-in-session", "upload-file"]},
-                allowed_docker_registries=["cr.backend.ai"],
-            ),
-        ])
+        session.add_all(
+            [
+                UserResourcePolicy(name="default"),
+                KeyPairResourcePolicy(
+                    name="default",
+                    default_for_unspecified=DefaultForUnspecified.LIMITED,
+                    total_resource_slots={"cpu": "4", "mem": "8589934592"},
+                ),
+                Domain(
+                    name="default",
+                    total_resource_slots={"cuda.shares": "2.5"},
+                    allowed_vfolder_hosts={"local": ["mount-in-session", "upload-file"]},
+                    allowed_docker_registries=["cr.backend.ai"],
+                ),
+            ]
+        )
         # The models declare no relationship(), so the unit of work cannot order the INSERTs
         # by foreign key: referenced rows are flushed first by hand.
         await session.flush()
-        session.add_all([
-            Group(id=group_id, name="model-store", domain_name="default"),
-            User(
-                uuid=user_id,
-                username="admin",
-                email="admin@lablup.com",
-                password="$2b$12$not-a-real-hash",
-                domain_name="default",
-                role=UserRole.SUPERADMIN,
-            ),
-        ])
+        session.add_all(
+            [
+                Group(id=group_id, name="model-store", domain_name="default"),
+                User(
+                    uuid=user_id,
+                    username="admin",
+                    email="admin@lablup.com",
+                    password="$2b$12$not-a-real-hash",
+                    domain_name="default",
+                    role=UserRole.SUPERADMIN,
+                ),
+            ]
+        )
         await session.flush()
         session.add(
             KeyPair(

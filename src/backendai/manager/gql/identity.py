@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 import strawberry
@@ -102,8 +103,8 @@ class KeyPairList:
 
 @strawberry.type
 class UserNode:
-    uuid: uuid.UUID
-    id: uuid.UUID
+    uuid: UUID
+    id: UUID
     username: str
     email: str
     need_password_change: bool
@@ -176,8 +177,8 @@ class DomainNode:
             is_active=d.is_active,
             created_at=d.created_at,
             modified_at=d.modified_at,
-            total_resource_slots=d.total_resource_slots,
-            allowed_vfolder_hosts=d.allowed_vfolder_hosts,
+            total_resource_slots=JSONString(d.total_resource_slots),
+            allowed_vfolder_hosts=JSONString(d.allowed_vfolder_hosts),
             allowed_docker_registries=d.allowed_docker_registries,
             integration_id=d.integration_id,
             scaling_groups=scaling_groups,
@@ -208,8 +209,8 @@ class GroupNode:
             created_at=g.created_at,
             modified_at=g.modified_at,
             domain_name=g.domain_name,
-            total_resource_slots=g.total_resource_slots,
-            allowed_vfolder_hosts=g.allowed_vfolder_hosts,
+            total_resource_slots=JSONString(g.total_resource_slots),
+            allowed_vfolder_hosts=JSONString(g.allowed_vfolder_hosts),
             integration_id=g.integration_id,
             resource_policy=g.resource_policy,
         )
@@ -225,7 +226,9 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return min(limit, 1000), offset
 
 
-def _keypair_scope(ctx: GQLContext, domain_name: str | None, email: str | None) -> sa.Select[Any]:
+def _keypair_scope(
+    ctx: GQLContext, domain_name: str | None, email: str | None
+) -> sa.Select[KeyPair, User]:
     q = sa.select(KeyPair, User).join(User, User.uuid == KeyPair.user)
     p = ctx.principal
     if p.is_superadmin:
@@ -242,24 +245,32 @@ def _keypair_scope(ctx: GQLContext, domain_name: str | None, email: str | None) 
     return q
 
 
-async def resolve_keypair(info: Info[GQLContext, None], domain_name: str | None = None,
-                          access_key: str | None = None) -> KeyPairNode:
+async def resolve_keypair(
+    info: Info[GQLContext, None], domain_name: str | None = None, access_key: str | None = None
+) -> KeyPairNode:
     ctx = _ctx(info)
     key = access_key or ctx.principal.access_key
     if key != ctx.principal.access_key:
         ctx.require_admin()
-    row = (await ctx.db.execute(
-        _keypair_scope(ctx, domain_name, None).where(KeyPair.access_key == key)
-    )).one_or_none()
+    row = (
+        await ctx.db.execute(
+            _keypair_scope(ctx, domain_name, None).where(KeyPair.access_key == key)
+        )
+    ).one_or_none()
     if row is None:
         raise KeypairNotFound(f"No keypair {key} that you may see.")
     return await KeyPairNode.build(ctx.db, row[0], row[1])
 
 
 async def resolve_keypair_list(
-    info: Info[GQLContext, None], limit: int, offset: int, domain_name: str | None = None,
-    email: str | None = None, is_active: bool | None = None,
-    filter: str | None = None, order: str | None = None,
+    info: Info[GQLContext, None],
+    limit: int,
+    offset: int,
+    domain_name: str | None = None,
+    email: str | None = None,
+    is_active: bool | None = None,
+    filter: str | None = None,
+    order: str | None = None,
 ) -> KeyPairList:
     ctx = _ctx(info)
     limit, offset = _page(limit, offset)
@@ -267,60 +278,73 @@ async def resolve_keypair_list(
     if is_active is not None:
         q = q.where(KeyPair.is_active.is_(is_active))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    rows = (await ctx.db.execute(
-        q.order_by(KeyPair.created_at, KeyPair.access_key).limit(limit).offset(offset)
-    )).all()
+    rows = (
+        await ctx.db.execute(
+            q.order_by(KeyPair.created_at, KeyPair.access_key).limit(limit).offset(offset)
+        )
+    ).all()
     return KeyPairList(
         items=[await KeyPairNode.build(ctx.db, kp, u) for kp, u in rows], total_count=total or 0
     )
 
 
-async def resolve_keypairs(info: Info[GQLContext, None], domain_name: str | None = None,
-                           email: str | None = None, is_active: bool | None = None
-                           ) -> list[KeyPairNode]:
+async def resolve_keypairs(
+    info: Info[GQLContext, None],
+    domain_name: str | None = None,
+    email: str | None = None,
+    is_active: bool | None = None,
+) -> list[KeyPairNode]:
     result = await resolve_keypair_list(info, 1000, 0, domain_name, email, is_active)
     return result.items
 
 
-def _user_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[tuple[User]]:
+def _user_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[User]:
     ctx.require_admin()
     q = sa.select(User)
     domain = ctx.visible_domain(domain_name)
     return q.where(User.domain_name == domain) if domain else q
 
 
-async def resolve_user(info: Info[GQLContext, None], domain_name: str | None = None,
-                       email: str | None = None) -> UserNode:
+async def resolve_user(
+    info: Info[GQLContext, None], domain_name: str | None = None, email: str | None = None
+) -> UserNode:
     ctx = _ctx(info)
     if email is None or email == ctx.principal.email:
         user = await ctx.db.get(User, ctx.principal.user_uuid)
     else:
-        user = (await ctx.db.execute(
-            _user_scope(ctx, domain_name).where(User.email == email)
-        )).scalar_one_or_none()
+        user = (
+            await ctx.db.execute(_user_scope(ctx, domain_name).where(User.email == email))
+        ).scalar_one_or_none()
     if user is None:
         raise UserNotFound(f"No user {email} that you may see.")
     return await UserNode.build(ctx.db, user)
 
 
-async def resolve_user_from_uuid(info: Info[GQLContext, None], user_id: uuid.UUID,
-                                 domain_name: str | None = None) -> UserNode:
+async def resolve_user_from_uuid(
+    info: Info[GQLContext, None], user_id: uuid.UUID, domain_name: str | None = None
+) -> UserNode:
     ctx = _ctx(info)
     if user_id == ctx.principal.user_uuid:
         user = await ctx.db.get(User, user_id)
     else:
-        user = (await ctx.db.execute(
-            _user_scope(ctx, domain_name).where(User.uuid == user_id)
-        )).scalar_one_or_none()
+        user = (
+            await ctx.db.execute(_user_scope(ctx, domain_name).where(User.uuid == user_id))
+        ).scalar_one_or_none()
     if user is None:
         raise UserNotFound(f"No user {user_id} that you may see.")
     return await UserNode.build(ctx.db, user)
 
 
 async def resolve_user_list(
-    info: Info[GQLContext, None], limit: int, offset: int, domain_name: str | None = None,
-    group_id: uuid.UUID | None = None, is_active: bool | None = None,
-    status: str | None = None, filter: str | None = None, order: str | None = None,
+    info: Info[GQLContext, None],
+    limit: int,
+    offset: int,
+    domain_name: str | None = None,
+    group_id: uuid.UUID | None = None,
+    is_active: bool | None = None,
+    status: str | None = None,
+    filter: str | None = None,
+    order: str | None = None,
 ) -> UserList:
     ctx = _ctx(info)
     limit, offset = _page(limit, offset)
@@ -334,15 +358,21 @@ async def resolve_user_list(
     elif is_active is not None:
         q = q.where((User.status == "active") if is_active else (User.status != "active"))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    users = (await ctx.db.execute(q.order_by(User.created_at, User.email)
-                                  .limit(limit).offset(offset))).scalars().all()
-    return UserList(items=[await UserNode.build(ctx.db, u) for u in users],
-                    total_count=total or 0)
+    users = (
+        (await ctx.db.execute(q.order_by(User.created_at, User.email).limit(limit).offset(offset)))
+        .scalars()
+        .all()
+    )
+    return UserList(items=[await UserNode.build(ctx.db, u) for u in users], total_count=total or 0)
 
 
-async def resolve_users(info: Info[GQLContext, None], domain_name: str | None = None,
-                        group_id: uuid.UUID | None = None, is_active: bool | None = None,
-                        status: str | None = None) -> list[UserNode]:
+async def resolve_users(
+    info: Info[GQLContext, None],
+    domain_name: str | None = None,
+    group_id: uuid.UUID | None = None,
+    is_active: bool | None = None,
+    status: str | None = None,
+) -> list[UserNode]:
     result = await resolve_user_list(info, 1000, 0, domain_name, group_id, is_active, status)
     return result.items
 
@@ -350,11 +380,17 @@ async def resolve_users(info: Info[GQLContext, None], domain_name: str | None = 
 async def _domain_node(ctx: GQLContext, domain: Domain) -> DomainNode:
     from backendai.manager.db.models import ScalingGroupForDomain
 
-    names = (await ctx.db.execute(
-        sa.select(ScalingGroupForDomain.scaling_group)
-        .where(ScalingGroupForDomain.domain == domain.name)
-        .order_by(ScalingGroupForDomain.scaling_group)
-    )).scalars().all()
+    names = (
+        (
+            await ctx.db.execute(
+                sa.select(ScalingGroupForDomain.scaling_group)
+                .where(ScalingGroupForDomain.domain == domain.name)
+                .order_by(ScalingGroupForDomain.scaling_group)
+            )
+        )
+        .scalars()
+        .all()
+    )
     return DomainNode.build(domain, list(names))
 
 
@@ -368,8 +404,9 @@ async def resolve_domain(info: Info[GQLContext, None], name: str | None = None) 
     return await _domain_node(ctx, domain)
 
 
-async def resolve_domains(info: Info[GQLContext, None],
-                          is_active: bool | None = None) -> list[DomainNode]:
+async def resolve_domains(
+    info: Info[GQLContext, None], is_active: bool | None = None
+) -> list[DomainNode]:
     ctx = _ctx(info)
     ctx.require_superadmin()
     q = sa.select(Domain).order_by(Domain.name)
@@ -378,7 +415,7 @@ async def resolve_domains(info: Info[GQLContext, None],
     return [await _domain_node(ctx, d) for d in (await ctx.db.execute(q)).scalars().all()]
 
 
-def _group_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[tuple[Group]]:
+def _group_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[Group]:
     q = sa.select(Group)
     p = ctx.principal
     domain = ctx.visible_domain(domain_name)
@@ -391,18 +428,21 @@ def _group_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[tuple[Gr
     return q
 
 
-async def resolve_group(info: Info[GQLContext, None], id: uuid.UUID,
-                        domain_name: str | None = None) -> GroupNode:
+async def resolve_group(
+    info: Info[GQLContext, None], id: uuid.UUID, domain_name: str | None = None
+) -> GroupNode:
     ctx = _ctx(info)
-    group = (await ctx.db.execute(_group_scope(ctx, domain_name).where(Group.id == id))
-             ).scalar_one_or_none()
+    group = (
+        await ctx.db.execute(_group_scope(ctx, domain_name).where(Group.id == id))
+    ).scalar_one_or_none()
     if group is None:
         raise GroupNotFound(f"No group {id} that you may see.")
     return GroupNode.build(group)
 
 
-async def resolve_groups(info: Info[GQLContext, None], domain_name: str | None = None,
-                         is_active: bool | None = None) -> list[GroupNode]:
+async def resolve_groups(
+    info: Info[GQLContext, None], domain_name: str | None = None, is_active: bool | None = None
+) -> list[GroupNode]:
     ctx = _ctx(info)
     q = _group_scope(ctx, domain_name).order_by(Group.name)
     if is_active is not None:

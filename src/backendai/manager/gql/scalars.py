@@ -16,8 +16,11 @@ def _load(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-JSONString = strawberry.scalar(
-    NewType("JSONString", object),
+# A real type for annotations (mypy sees a NewType); the schema maps it to the scalar below.
+JSONString = NewType("JSONString", object)
+
+JSON_STRING_SCALAR = strawberry.scalar(
+    JSONString,
     name="JSONString",
     serialize=_dump,
     parse_value=_load,

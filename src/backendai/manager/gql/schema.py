@@ -6,19 +6,16 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from backendai.manager.gql import identity, sessions
+from backendai.manager.gql.scalars import JSON_STRING_SCALAR, JSONString
 
 
 @strawberry.type
 class Query:
     keypair: identity.KeyPairNode = strawberry.field(resolver=identity.resolve_keypair)
     keypairs: list[identity.KeyPairNode] = strawberry.field(resolver=identity.resolve_keypairs)
-    keypair_list: identity.KeyPairList = strawberry.field(
-        resolver=identity.resolve_keypair_list
-    )
+    keypair_list: identity.KeyPairList = strawberry.field(resolver=identity.resolve_keypair_list)
     user: identity.UserNode = strawberry.field(resolver=identity.resolve_user)
-    user_from_uuid: identity.UserNode = strawberry.field(
-        resolver=identity.resolve_user_from_uuid
-    )
+    user_from_uuid: identity.UserNode = strawberry.field(resolver=identity.resolve_user_from_uuid)
     users: list[identity.UserNode] = strawberry.field(resolver=identity.resolve_users)
     user_list: identity.UserList = strawberry.field(resolver=identity.resolve_user_list)
     domain: identity.DomainNode = strawberry.field(resolver=identity.resolve_domain)
@@ -33,4 +30,8 @@ class Query:
     )
 
 
-schema = strawberry.Schema(query=Query, config=StrawberryConfig(auto_camel_case=False))
+schema = strawberry.Schema(
+    query=Query,
+    config=StrawberryConfig(auto_camel_case=False),
+    scalar_overrides={JSONString: JSON_STRING_SCALAR},
+)

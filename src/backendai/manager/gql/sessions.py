@@ -18,6 +18,10 @@ from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import JSONString
 
 
+def _json_or_none(value: Any) -> JSONString | None:
+    return None if value is None else JSONString(value)
+
+
 @strawberry.type
 class KernelNode:
     id: uuid.UUID
@@ -41,12 +45,22 @@ class KernelNode:
     @staticmethod
     def build(k: Kernel) -> KernelNode:
         return KernelNode(
-            id=k.id, session_id=k.session_id, cluster_role=k.cluster_role,
-            cluster_idx=k.cluster_idx, cluster_hostname=k.cluster_hostname, agent=k.agent,
-            container_id=k.container_id, image=k.image, status=k.status.value,
-            status_info=k.status_info, status_data=k.status_data or None,
-            status_changed=k.status_changed, occupied_slots=k.occupied_slots,
-            live_stat=k.last_stat, last_stat=k.last_stat, created_at=k.created_at,
+            id=k.id,
+            session_id=k.session_id,
+            cluster_role=k.cluster_role,
+            cluster_idx=k.cluster_idx,
+            cluster_hostname=k.cluster_hostname,
+            agent=k.agent,
+            container_id=k.container_id,
+            image=k.image,
+            status=k.status.value,
+            status_info=k.status_info,
+            status_data=JSONString(k.status_data) if k.status_data else None,
+            status_changed=k.status_changed,
+            occupied_slots=JSONString(k.occupied_slots),
+            live_stat=_json_or_none(k.last_stat),
+            last_stat=_json_or_none(k.last_stat),
+            created_at=k.created_at,
             terminated_at=k.terminated_at,
         )
 
@@ -97,27 +111,53 @@ class ComputeSessionNode:
     dependencies: list[DependencyNode]
 
 
-async def _build(db: AsyncSession, s: Session, group_name: str | None,
-                 email: str | None) -> ComputeSessionNode:
-    kernels = (await db.execute(
-        sa.select(Kernel).where(Kernel.session_id == s.id).order_by(Kernel.cluster_idx)
-    )).scalars().all()
+async def _build(
+    db: AsyncSession, s: Session, group_name: str | None, email: str | None
+) -> ComputeSessionNode:
+    kernels = (
+        (
+            await db.execute(
+                sa.select(Kernel).where(Kernel.session_id == s.id).order_by(Kernel.cluster_idx)
+            )
+        )
+        .scalars()
+        .all()
+    )
     main = next((k for k in kernels if k.cluster_role == "main"), None)
     return ComputeSessionNode(
-        id=main.id if main else s.id, session_id=s.id, name=s.name, tag=s.tag,
-        type=s.session_type.value, session_type=s.session_type.value, image=s.image,
-        architecture=main.architecture if main else "x86_64", cluster_mode=s.cluster_mode.value,
-        cluster_size=s.cluster_size, cluster_hostname=main.cluster_hostname if main else None,
-        domain_name=s.domain_name, group_id=s.group_id, group_name=group_name,
-        user_id=s.user_uuid, user_email=email, access_key=s.access_key,
-        scaling_group=s.scaling_group_name, status=s.status.value, status_info=s.status_info,
-        status_data=s.status_data or None, status_changed=s.status_changed,
-        result=s.result.value, created_at=s.created_at, terminated_at=s.terminated_at,
-        starts_at=s.starts_at, occupied_slots=s.occupying_slots,
-        requested_slots=s.requested_slots, resource_opts=s.resource_opts,
-        service_ports=main.service_ports if main else [],
+        id=main.id if main else s.id,
+        session_id=s.id,
+        name=s.name,
+        tag=s.tag,
+        type=s.session_type.value,
+        session_type=s.session_type.value,
+        image=s.image,
+        architecture=main.architecture if main else "x86_64",
+        cluster_mode=s.cluster_mode.value,
+        cluster_size=s.cluster_size,
+        cluster_hostname=main.cluster_hostname if main else None,
+        domain_name=s.domain_name,
+        group_id=s.group_id,
+        group_name=group_name,
+        user_id=s.user_uuid,
+        user_email=email,
+        access_key=s.access_key,
+        scaling_group=s.scaling_group_name,
+        status=s.status.value,
+        status_info=s.status_info,
+        status_data=JSONString(s.status_data) if s.status_data else None,
+        status_changed=s.status_changed,
+        result=s.result.value,
+        created_at=s.created_at,
+        terminated_at=s.terminated_at,
+        starts_at=s.starts_at,
+        occupied_slots=JSONString(s.occupying_slots),
+        requested_slots=JSONString(s.requested_slots),
+        resource_opts=JSONString(s.resource_opts),
+        service_ports=JSONString(main.service_ports if main else []),
         mounts=[m if isinstance(m, str) else str(m.get("name", "")) for m in s.vfolder_mounts],
-        containers=[KernelNode.build(k) for k in kernels], dependencies=[],
+        containers=[KernelNode.build(k) for k in kernels],
+        dependencies=[],
     )
 
 
@@ -135,8 +175,9 @@ def _parse_statuses(status: str | None) -> list[SessionStatus] | None:
     return [SessionStatus(n) for n in names if n in known]
 
 
-def _scope(ctx: GQLContext, access_key: str | None, domain_name: str | None,
-           group_id: uuid.UUID | None) -> sa.Select[Any]:
+def _scope(
+    ctx: GQLContext, access_key: str | None, domain_name: str | None, group_id: uuid.UUID | None
+) -> sa.Select[Session, str, str]:
     q = (
         sa.select(Session, Group.name, User.email)
         .join(Group, Group.id == Session.group_id)
@@ -167,9 +208,15 @@ class ComputeSessionList:
 
 
 async def resolve_compute_session_list(
-    info: Info[GQLContext, None], limit: int, offset: int, status: str | None = None,
-    access_key: str | None = None, domain_name: str | None = None,
-    group_id: uuid.UUID | None = None, filter: str | None = None, order: str | None = None,
+    info: Info[GQLContext, None],
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    access_key: str | None = None,
+    domain_name: str | None = None,
+    group_id: uuid.UUID | None = None,
+    filter: str | None = None,
+    order: str | None = None,
 ) -> ComputeSessionList:
     ctx = info.context
     if filter or order:
@@ -181,20 +228,26 @@ async def resolve_compute_session_list(
     if statuses is not None:
         q = q.where(Session.status.in_(statuses))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    rows = (await ctx.db.execute(
-        q.order_by(Session.status_changed.desc(), Session.id).limit(min(limit, 1000))
-        .offset(offset)
-    )).all()
+    rows = (
+        await ctx.db.execute(
+            q.order_by(Session.status_changed.desc(), Session.id)
+            .limit(min(limit, 1000))
+            .offset(offset)
+        )
+    ).all()
     return ComputeSessionList(
         items=[await _build(ctx.db, s, g, e) for s, g, e in rows], total_count=total or 0
     )
 
 
-async def resolve_compute_session(info: Info[GQLContext, None],
-                                  id: uuid.UUID) -> ComputeSessionNode | None:
+async def resolve_compute_session(
+    info: Info[GQLContext, None], id: uuid.UUID
+) -> ComputeSessionNode | None:
     ctx = info.context
-    q = _scope(ctx, None, None, None).outerjoin(Kernel, Kernel.session_id == Session.id).where(
-        sa.or_(Session.id == id, Kernel.id == id)
+    q = (
+        _scope(ctx, None, None, None)
+        .outerjoin(Kernel, Kernel.session_id == Session.id)
+        .where(sa.or_(Session.id == id, Kernel.id == id))
     )
     row = (await ctx.db.execute(q.limit(1))).first()
     if row is None:

@@ -63,9 +63,21 @@ async def ensure_defaults(db: AsyncSession) -> uuid.UUID:
     await _ensure(db, UserResourcePolicy, DEFAULT, name=DEFAULT)
     await _ensure(db, GroupResourcePolicy, DEFAULT, name=DEFAULT)
     await _ensure(
-        db, Domain, DEFAULT, name=DEFAULT, description="The default domain",
-        allowed_vfolder_hosts={"local": ["create-vfolder", "mount-in-session", "upload-file",
-                                         "download-file", "modify-vfolder", "delete-vfolder"]},
+        db,
+        Domain,
+        DEFAULT,
+        name=DEFAULT,
+        description="The default domain",
+        allowed_vfolder_hosts={
+            "local": [
+                "create-vfolder",
+                "mount-in-session",
+                "upload-file",
+                "download-file",
+                "modify-vfolder",
+                "delete-vfolder",
+            ]
+        },
     )
     await _ensure(db, ScalingGroup, DEFAULT, name=DEFAULT, description="The default resource group")
     await db.flush()
@@ -80,8 +92,12 @@ async def ensure_defaults(db: AsyncSession) -> uuid.UUID:
         sa.select(Group.id).where(Group.name == DEFAULT, Group.domain_name == DEFAULT)
     )
     if group_id is None:
-        group = Group(name=DEFAULT, domain_name=DEFAULT, description="The default project",
-                      resource_policy=DEFAULT)
+        group = Group(
+            name=DEFAULT,
+            domain_name=DEFAULT,
+            description="The default project",
+            resource_policy=DEFAULT,
+        )
         db.add(group)
         await db.flush()
         group_id = group.id

@@ -61,9 +61,7 @@ class User(Base):
     need_password_change: Mapped[bool] = mapped_column(default=False)
     full_name: Mapped[str | None] = mapped_column(sa.String(64))
     description: Mapped[str | None] = mapped_column(sa.String(500))
-    status: Mapped[UserStatus] = mapped_column(
-        StrEnumType(UserStatus), default=UserStatus.ACTIVE
-    )
+    status: Mapped[UserStatus] = mapped_column(StrEnumType(UserStatus), default=UserStatus.ACTIVE)
     status_info: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = created_at_column()
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

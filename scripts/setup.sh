@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs before `make up` or `make test`, idempotent and cached:
+#   scripts/setup.sh up     the venv, Docker Engine and the local images
+#   scripts/setup.sh test   the above plus PostgreSQL, the official client 20.9.9
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-up}
+
+step() { printf '∙ %s\n' "$*"; }
+ok()   { printf '✔ %s\n' "$*"; }
+die()  { printf '✗ %s\n' "$*" >&2; exit 1; }
+
+# --- the virtualenv: reinstalled only when pyproject.toml changed -------------------------
+stamp=.venv/.pyproject.sha256
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    step "creating the virtualenv .venv"
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "Python >= 3.11 is needed (python3 is $(python3 --version 2>&1))"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install -q -U pip >/dev/null
+    .venv/bin/pip install -q -e '.[dev]' || die "pip install failed"
+    echo "$want" > "$stamp"
+    ok "virtualenv ready"
+else
+    ok "virtualenv is up to date"
+fi
+
+# --- system packages the platform and its tests use ----------------------------------------
+apt_missing=()
+need() { dpkg -s "$1" >/dev/null 2>&1 || apt_missing+=("$1"); }
+if [ "$what" = test ]; then
+    need postgresql; need redis-server
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+    step "installing ${apt_missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null \
+        || die "apt-get install ${apt_missing[*]} failed"
+    ok "installed ${apt_missing[*]}"
+fi
+
+# --- Docker Engine and the local images ---------------------------------------------------
+scripts/docker.sh
+images/build.sh
+
+if [ "$what" = test ]; then
+    scripts/postgres.sh >/dev/null
+    ok "PostgreSQL is running"
+    scripts/compat-client.sh
+fi
