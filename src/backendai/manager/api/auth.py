@@ -13,7 +13,7 @@ from backendai.manager.api.params import parse_params
 from backendai.manager.context import context_of
 from backendai.manager.services.auth import Principal, SignedRequest
 
-PRINCIPAL_KEY = "backendai.principal"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
@@ -26,7 +26,7 @@ def public(handler: H) -> H:
 
 def principal_of(request: web.Request) -> Principal:
     principal = request.get(PRINCIPAL_KEY)
-    if not isinstance(principal, Principal):
+    if principal is None:
         raise AuthenticationFailed("This request is not authenticated.")
     return principal
 

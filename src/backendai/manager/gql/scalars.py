@@ -20,7 +20,6 @@ def _load(value: Any) -> Any:
 JSONString = NewType("JSONString", object)
 
 JSON_STRING_SCALAR = strawberry.scalar(
-    JSONString,
     name="JSONString",
     serialize=_dump,
     parse_value=_load,

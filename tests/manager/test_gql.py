@@ -1,0 +1,113 @@
+"""The GraphQL admin API: the shapes Backend.AI's client reads, and who may see what."""
+
+from __future__ import annotations
+
+import json
+
+from tests.fixtures.platform import ManagerHarness
+
+KEYPAIR_Q = (
+    "query {  keypair {    user_id user_info { full_name } access_key secret_key is_active "
+    "is_admin created_at last_used resource_policy rate_limit concurrency_limit "
+    "concurrency_used  }}"
+)
+SESSIONS_Q = (
+    "query($limit:Int!, $offset:Int!, $status: String, $access_key: String, $filter: String, "
+    "$order: String) {\n  compute_session_list(\n      limit:$limit, offset:$offset, "
+    "status:$status, access_key:$access_key, filter:$filter, order:$order) {\n    items { name "
+    "session_id group_name id image type status status_info status_changed result }\n    "
+    "total_count\n  }\n}"
+)
+DOMAIN_Q = (
+    "query($name: String) {\n    domain(name: $name) {name description is_active created_at "
+    "total_resource_slots allowed_vfolder_hosts allowed_docker_registries scaling_groups}\n}\n"
+)
+
+
+async def test_own_keypair_in_requested_order(manager: ManagerHarness) -> None:
+    body = await manager.gql(KEYPAIR_Q)
+    assert body["errors"] is None
+    kp = body["data"]["keypair"]
+    assert list(kp) == [
+        "user_id", "user_info", "access_key", "secret_key", "is_active", "is_admin",
+        "created_at", "last_used", "resource_policy", "rate_limit", "concurrency_limit",
+        "concurrency_used",
+    ]  # fmt: skip
+    assert kp["access_key"] == manager.users.demo.access_key
+    assert kp["user_id"] == "demo@example.com"
+    assert kp["is_admin"] is False
+    assert kp["concurrency_used"] == 0
+
+
+async def test_empty_session_list(manager: ManagerHarness) -> None:
+    variables = {
+        "status": "PENDING,SCHEDULED,PREPARING,PULLING,RUNNING,RESTARTING,TERMINATING,"
+        "RESIZING,SUSPENDED,ERROR",
+        "access_key": None, "filter": None, "order": None, "limit": 20, "offset": 0,
+    }  # fmt: skip
+    body = await manager.gql(SESSIONS_Q, variables)
+    assert body == {"data": {"compute_session_list": {"items": [], "total_count": 0}},
+                    "errors": None}  # fmt: skip
+
+
+async def test_unknown_status_is_a_clear_error(manager: ManagerHarness) -> None:
+    body = await manager.gql(SESSIONS_Q, {"status": "SLEEPING", "limit": 20, "offset": 0})
+    assert body["data"] is None
+    assert "Unknown session status SLEEPING" in body["errors"][0]["message"]
+
+
+async def test_domain_json_strings(manager: ManagerHarness) -> None:
+    body = await manager.gql(DOMAIN_Q, {"name": None})
+    domain = body["data"]["domain"]
+    assert domain["name"] == "default"
+    assert json.loads(domain["total_resource_slots"]) == {}
+    assert isinstance(domain["allowed_vfolder_hosts"], str)
+    assert domain["scaling_groups"] == ["default"]
+
+
+async def test_users_cannot_see_other_domains_or_lists(manager: ManagerHarness) -> None:
+    body = await manager.gql(DOMAIN_Q, {"name": "other"})
+    assert "may not look into the domain other" in body["errors"][0]["message"]
+    body = await manager.gql("query { domains { name } }")
+    assert body["errors"][0]["extensions"]["code"] == "insufficient-privilege"
+    body = await manager.gql("query { users { email } }")
+    assert body["errors"][0]["extensions"]["code"] == "insufficient-privilege"
+
+
+async def test_keypair_list_is_scoped(manager: ManagerHarness) -> None:
+    q = (
+        "query($limit:Int!, $offset:Int!, $is_active: Boolean, $domain_name: String, "
+        "$filter: String, $order: String) { keypair_list(limit:$limit, offset:$offset, "
+        "is_active:$is_active, domain_name:$domain_name, filter:$filter, order:$order) "
+        "{ items { access_key } total_count } }"
+    )
+    variables = {"limit": 20, "offset": 0, "is_active": None, "domain_name": None,
+                 "filter": None, "order": None}  # fmt: skip
+    mine = (await manager.gql(q, variables))["data"]["keypair_list"]
+    assert mine["total_count"] == 1
+    assert mine["items"] == [{"access_key": manager.users.demo.access_key}]
+    everyone = (await manager.gql(q, variables, as_="superadmin"))["data"]["keypair_list"]
+    assert everyone["total_count"] == 2
+
+
+async def test_user_cannot_read_another_keypair(manager: ManagerHarness) -> None:
+    q = 'query { keypair(access_key: "%s") { access_key } }' % manager.users.superadmin.access_key
+    body = await manager.gql(q)
+    assert body["errors"][0]["extensions"]["code"] == "insufficient-privilege"
+    body = await manager.gql(
+        'query { keypair(access_key: "%s") { access_key } }' % manager.users.demo.access_key,
+        as_="superadmin",
+    )
+    assert body["data"]["keypair"]["access_key"] == manager.users.demo.access_key
+
+
+async def test_groups_and_user(manager: ManagerHarness) -> None:
+    groups = await manager.gql(
+        "query($domain_name: String) { groups(domain_name: $domain_name) { name domain_name } }",
+        {"domain_name": None},
+    )
+    assert groups["data"]["groups"] == [{"name": "default", "domain_name": "default"}]
+    user = await manager.gql("query { user { email role groups { name } } }")
+    assert user["data"]["user"] == {
+        "email": "demo@example.com", "role": "user", "groups": [{"name": "default"}]
+    }  # fmt: skip
