@@ -30,7 +30,7 @@ for a in "$@"; do
     case "$a" in
         --force|-f) FORCE=1 ;;
         base|python) TARGETS+=("$a") ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $a (try --help)" ;;
     esac
 done
@@ -52,22 +52,18 @@ drop_stale() {
 }
 image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
 
-# --- work dirs, always cleaned up -------------------------------------------
-TMPDIRS=()
+# --- work dir, always cleaned up ------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/backendai-image.XXXXXX")
 cleanup() {
-    local d m
-    for d in "${TMPDIRS[@]}"; do
-        [ -d "$d" ] || continue
-        # A failed debootstrap can leave /proc, /sys, ... mounted inside the root.
-        for m in $(awk -v d="$d" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r); do
-            umount -l "$m" 2>/dev/null || true
-        done
-        rm -rf --one-file-system "$d"
+    local m
+    # A failed debootstrap can leave /proc, /sys, ... mounted inside its root.
+    for m in $(awk -v d="$WORK" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+        umount -l "$m" 2>/dev/null || true
     done
+    rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-new_tmpdir() { local d; d=$(mktemp -d "${TMPDIR:-/var/tmp}/backendai-image.XXXXXX"); TMPDIRS+=("$d"); echo "$d"; }
 
 # --- prerequisites -----------------------------------------------------------
 need_debootstrap() { wants base && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; }
@@ -82,7 +78,7 @@ build_base() {
     debian_mirrors "$CODENAME"
     step "$BASE_IMAGE: debootstrap $CODENAME from $MIRROR (security: $SECURITY_MIRROR)"
     local t0=$SECONDS work root
-    work=$(new_tmpdir); root="$work/root"
+    work="$WORK/base"; root="$work/root"; mkdir -p "$work"
     debootstrap --variant=minbase --components="${COMPONENTS// /,}" --include=ca-certificates \
         "$CODENAME" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
         tail -n 30 "$work/debootstrap.log" >&2
@@ -148,7 +144,7 @@ build_python() {
     local t0=$SECONDS work ctx crts started
     STALE+=("$(image_id "$PYTHON_IMAGE")"); started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     # Minimal build context: the Dockerfile's own folder plus the host's extra CA certs.
-    work=$(new_tmpdir); ctx="$work/ctx"; mkdir "$ctx"
+    work="$WORK/python"; ctx="$work/ctx"; mkdir -p "$ctx"
     cp -a "$HERE/python/." "$ctx/"
     mkdir -p "$ctx/certs"
     crts=(/usr/local/share/ca-certificates/*.crt)

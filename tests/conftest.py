@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.platform"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.platform", "tests.fixtures.live"]

@@ -1,0 +1,120 @@
+"""Backend.AI's official client 20.9.9 against our server, and our own CLI the same way.
+
+Both CLIs run as subprocesses with the environment a user would set; the assertions are on
+what a user reads. The official client lives in .venv-compat (scripts/compat-client.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.live import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+OFFICIAL = ROOT / ".venv-compat" / "bin" / "backend.ai"
+OURS = Path(sys.executable).with_name("backend.ai")
+
+pytestmark = [pytest.mark.slow, pytest.mark.compat]
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(params=["official", "ours"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
+    exe = OFFICIAL if request.param == "official" else OURS
+    if not exe.exists():
+        message = f"{exe} is missing (run scripts/setup.sh test)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def run(
+        *args: str, env: dict[str, str], stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {
+            "PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+            "XDG_STATE_HOME": str(home / ".local/state"),
+            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
+        } | env  # fmt: skip
+        return subprocess.run(
+            [str(exe), *args], input=stdin, capture_output=True, text=True, env=full_env,
+            timeout=60, check=False,
+        )  # fmt: skip
+
+    return run
+
+
+def api_env(server: LiveServer, role: str = "demo") -> dict[str, str]:
+    user = server.user(role)
+    return {
+        "BACKEND_ENDPOINT_TYPE": "api",
+        "BACKEND_ENDPOINT": server.endpoint,
+        "BACKEND_ACCESS_KEY": user["access_key"],
+        "BACKEND_SECRET_KEY": user["secret_key"],
+    }
+
+
+def session_env(server: LiveServer) -> dict[str, str]:
+    return {"BACKEND_ENDPOINT_TYPE": "session", "BACKEND_ENDPOINT": server.webserver}
+
+
+def test_admin_keypair(cli: Runner, live_server: LiveServer) -> None:
+    r = cli("admin", "keypair", env=api_env(live_server))
+    assert r.returncode == 0, r.stderr
+    demo = live_server.user("demo")
+    assert demo["access_key"] in r.stdout
+    assert demo["email"] in r.stdout
+    assert "Admin?" in r.stdout
+
+
+def test_admin_domain(cli: Runner, live_server: LiveServer) -> None:
+    r = cli("admin", "domain", env=api_env(live_server))
+    assert r.returncode == 0, r.stderr
+    assert "default" in r.stdout
+    assert "Scaling Groups" in r.stdout
+
+
+def test_ps_without_sessions(cli: Runner, live_server: LiveServer) -> None:
+    r = cli("ps", env=api_env(live_server))
+    assert r.returncode == 0, r.stderr
+    assert "There are no matching sessions." in r.stdout
+
+
+def test_superadmin_lists_domains(cli: Runner, live_server: LiveServer) -> None:
+    r = cli("admin", "domains", env=api_env(live_server, "superadmin"))
+    assert r.returncode == 0, r.stderr
+    assert "default" in r.stdout
+
+
+def test_wrong_secret_key_is_reported(cli: Runner, live_server: LiveServer) -> None:
+    env = api_env(live_server) | {"BACKEND_SECRET_KEY": "x" * 40}
+    r = cli("admin", "keypair", env=env)
+    assert r.returncode != 0
+    assert "401" in r.stderr
+    assert "Signature mismatch" in r.stderr
+
+
+def test_session_mode_login_ps_logout(cli: Runner, live_server: LiveServer) -> None:
+    demo = live_server.user("demo")
+    env = session_env(live_server)
+    r = cli("login", env=env, stdin=f"{demo['email']}\n{demo['password']}\n")
+    assert "Login succeeded" in r.stderr + r.stdout, r.stderr
+    r = cli("ps", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "There are no matching sessions." in r.stdout
+    r = cli("logout", env=env)
+    assert "Logout done" in r.stderr + r.stdout
+
+
+def test_session_mode_wrong_password(cli: Runner, live_server: LiveServer) -> None:
+    r = cli("login", env=session_env(live_server), stdin="demo@example.com\nwrong-password\n")
+    assert "Login succeeded" not in r.stderr + r.stdout
+    assert "incorrect" in r.stderr + r.stdout
