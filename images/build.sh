@@ -4,7 +4,7 @@
 #   backendai/python:3.11-debian12  images/python/Dockerfile FROM the base (+ :latest)
 #
 # Usage: images/build.sh [--force] [base|python ...]
-#   --force   rebuild even when the image exists (a forced base also forces python)
+#   --force   rebuild even when the image exists (a rebuilt base also rebuilds python)
 #   names     build only these (default: all, in order)
 # Env: BACKENDAI_DEBIAN_MIRROR, BACKENDAI_DEBIAN_SECURITY_MIRROR override the mirror
 #      read from the host's apt sources (see images/base/sources.sh).
@@ -161,16 +161,16 @@ build_python() {
     ok "$PYTHON_IMAGE built in $((SECONDS - t0)) s ($(image_size "$PYTHON_IMAGE")), tagged ${PYTHON_ALIASES[*]}"
 }
 
-forced_base=0
+rebuilt_base=0
 if wants base; then
     if [ $FORCE -eq 0 ] && have_image "$BASE_IMAGE"; then
         ok "$BASE_IMAGE exists ($(image_size "$BASE_IMAGE")); skipped"
     else
-        build_base; forced_base=1
+        build_base; rebuilt_base=1
     fi
 fi
 if wants python; then
-    if [ $FORCE -eq 0 ] && [ $forced_base -eq 0 ] && have_image "$PYTHON_IMAGE"; then
+    if [ $FORCE -eq 0 ] && [ $rebuilt_base -eq 0 ] && have_image "$PYTHON_IMAGE"; then
         ok "$PYTHON_IMAGE exists ($(image_size "$PYTHON_IMAGE")); skipped"
         for alias in "${PYTHON_ALIASES[@]}"; do have_image "$alias" || docker tag "$PYTHON_IMAGE" "$alias"; done
     else

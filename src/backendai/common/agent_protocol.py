@@ -1,0 +1,146 @@
+"""The manager <-> agent wire contract: one pydantic model per payload, defined once.
+
+The manager calls the agent's HTTP API (``/v1/...`` on the agent's address) with the shared
+agent token in ``X-BackendAI-Agent-Token``; the agent reports to the manager's internal API
+(``/internal/agents/...``) with the same token. Neither process imports the other: both import
+these models. Slot values are decimal strings (``"1"``, ``"536870912"``), as everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+AGENT_TOKEN_HEADER = "X-BackendAI-Agent-Token"
+
+# Labels every container of ours carries, so an agent can tell its own from anything else.
+LABEL_KERNEL_ID = "ai.backend.kernel-id"
+LABEL_SESSION_ID = "ai.backend.session-id"
+LABEL_AGENT_ID = "ai.backend.agent-id"
+LABEL_OWNER = "ai.backend.owner"
+
+
+class MountSpec(BaseModel):
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+class ServicePort(BaseModel):
+    """An app inside the container: ``ttyd``/``sshd`` intrinsic ones or from the image label."""
+
+    name: str
+    protocol: Literal["http", "tcp", "pty", "preopen"]
+    container_ports: list[int]
+    host_ports: list[int] = Field(default_factory=list)
+
+
+class KernelCreateRequest(BaseModel):
+    kernel_id: uuid.UUID
+    session_id: uuid.UUID
+    session_name: str
+    session_type: Literal["interactive", "batch"] = "interactive"
+    image: str = Field(description="The canonical image reference, aliases already resolved.")
+    slots: dict[str, str] = Field(description="Allocated slots: cpu (cores), mem (bytes), ...")
+    resource_opts: dict[str, str] = Field(
+        default_factory=dict, description="shmem (bytes) and other per-session options."
+    )
+    environ: dict[str, str] = Field(default_factory=dict)
+    mounts: list[MountSpec] = Field(default_factory=list)
+    uid: int | None = Field(default=None, description="None: the agent's configured uid.")
+    bootstrap_script: str | None = None
+    startup_command: str | None = None
+    preopen_ports: list[int] = Field(default_factory=list)
+
+
+class KernelCreated(BaseModel):
+    kernel_id: uuid.UUID
+    container_id: str
+    service_ports: list[ServicePort]
+    occupied_slots: dict[str, str]
+    attached_devices: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ContainerState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+class ContainerInfo(BaseModel):
+    kernel_id: uuid.UUID
+    session_id: uuid.UUID
+    container_id: str
+    state: ContainerState
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: datetime | None = None
+
+
+class ImageInfo(BaseModel):
+    name: str = Field(description="Repository and tag, e.g. backendai/python:3.11-debian12.")
+    digest: str
+    size_bytes: int
+    labels: dict[str, str]
+
+
+class AgentHeartbeat(BaseModel):
+    agent_id: str
+    addr: str = Field(description="Base URL of the agent's API, e.g. http://127.0.0.1:6001.")
+    region: str = "local"
+    scaling_group: str = "default"
+    version: str
+    architecture: str = "x86_64"
+    available_slots: dict[str, str]
+    containers: list[ContainerInfo]
+    images: list[ImageInfo]
+
+
+class KernelEventKind(StrEnum):
+    TERMINATED = "kernel_terminated"
+
+
+class KernelEvent(BaseModel):
+    """Something the agent saw happen to a container on its own (exit, OOM kill)."""
+
+    agent_id: str
+    kernel_id: uuid.UUID
+    kind: KernelEventKind
+    reason: str = Field(description="Short machine reason: self-terminated, oom-killed, ...")
+    exit_code: int | None = None
+    message: str = Field(default="", description="What a person reads in ps --detail / info.")
+
+
+class DownloadRequest(BaseModel):
+    files: list[str] = Field(min_length=1, max_length=5)
+
+
+class ListFilesRequest(BaseModel):
+    path: str = "."
+
+
+class FileEntry(BaseModel):
+    filename: str
+    size: int
+    mode: str
+    mtime: float
+    ctime: float
+    atime: float
+
+
+class ListFilesResult(BaseModel):
+    files: list[FileEntry]
+    abspath: str
+    errors: str = ""
+
+
+class DestroyResult(BaseModel):
+    kernel_id: uuid.UUID
+    last_stat: dict[str, dict[str, str | None]] | None = None
+    container_log: str | None = None
