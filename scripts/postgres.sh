@@ -88,6 +88,11 @@ else
         || die "could not create role $PG_ROLE"
 fi
 
+# Lets the fixtures' DROP DATABASE ... WITH (FORCE) end an autovacuum worker on the test
+# database (a no-op notice when already granted).
+echo "GRANT pg_signal_backend TO \"$PG_ROLE\"" | psql_admin 2>/dev/null \
+    || die "could not grant pg_signal_backend to $PG_ROLE"
+
 if [ "$(echo "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'" | psql_admin)" = "1" ]
 then
     ok "database $PG_DATABASE exists"
