@@ -43,7 +43,7 @@ async def _table_names(url: str) -> set[str]:
 async def test_upgrade_creates_every_table_and_records_head(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0001_baseline"
+    assert await current_revision(db_url) == head_revision() is not None
     assert await _table_names(db_url) == MODEL_TABLES | {"alembic_version"}
     await upgrade(db_url)  # already at head: nothing to do, no error
     assert await current_revision(db_url) == head_revision()
