@@ -137,18 +137,7 @@ class APIConfig(BaseModel):
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for name, key in (
-            ("endpoints", "ENDPOINT"),
-            ("endpoint_type", "ENDPOINT_TYPE"),
-            ("access_key", "ACCESS_KEY"),
-            ("secret_key", "SECRET_KEY"),
-            ("domain", "DOMAIN"),
-            ("group", "GROUP"),
-            ("vfolder_mounts", "VFOLDER_MOUNTS"),
-            ("skip_sslcert_validation", "SKIP_SSLCERT_VALIDATION"),
-            ("connection_timeout", "CONNECTION_TIMEOUT"),
-            ("read_timeout", "READ_TIMEOUT"),
-        ):
+        for name, key in _ENV_KEYS.items():
             raw = _lookup(env, key)
             if raw is not None:
                 values[name] = raw
@@ -163,10 +152,26 @@ class APIConfig(BaseModel):
             return cls(**values)
         except ValidationError as e:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+                f"{_ENV_NAMES.get(str(err['loc'][0]) if err['loc'] else '', 'config')}: "
+                f"{err['msg'].removeprefix('Value error, ')}"
                 for err in e.errors()
             )
             raise BackendClientError(f"Invalid client configuration: {problems}") from e
+
+
+_ENV_KEYS = {
+    "endpoints": "ENDPOINT",
+    "endpoint_type": "ENDPOINT_TYPE",
+    "access_key": "ACCESS_KEY",
+    "secret_key": "SECRET_KEY",
+    "domain": "DOMAIN",
+    "group": "GROUP",
+    "vfolder_mounts": "VFOLDER_MOUNTS",
+    "skip_sslcert_validation": "SKIP_SSLCERT_VALIDATION",
+    "connection_timeout": "CONNECTION_TIMEOUT",
+    "read_timeout": "READ_TIMEOUT",
+}
+_ENV_NAMES = {name: f"BACKEND_{key}" for name, key in _ENV_KEYS.items()}
 
 
 def _lookup(env: Mapping[str, str], key: str) -> str | None:

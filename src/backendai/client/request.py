@@ -11,7 +11,6 @@ get any answer raises :class:`BackendClientError` after every configured endpoin
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -41,8 +40,14 @@ QueryParams = Mapping[str, str | int | float]
 
 
 def endpoint_host(endpoint: str) -> str:
-    """The ``host[:port]`` of an endpoint exactly as written: what signatures are keyed on."""
-    return urlsplit(endpoint).netloc
+    """The ``host[:port]`` that signatures are keyed on: the ``Host`` header sent.
+
+    That is the endpoint's netloc, except that an explicit default port (``http://h:80``)
+    is dropped and the host is lower-cased, as the HTTP client does for the header. (The
+    official client signs the netloc as written, which a strict server rejects then.)
+    """
+    host = URL(endpoint).host_port_subcomponent
+    return host if host is not None else urlsplit(endpoint).netloc
 
 
 def build_url(
@@ -133,8 +138,11 @@ class Request:
     def url_for(self, endpoint: str) -> URL:
         return build_url(endpoint, self.session.config.endpoint_type, self.path, self.params)
 
-    def headers_for(self, endpoint: str, url: URL, *, anonymous: bool = False) -> CIMultiDict[str]:
+    def headers_for(
+        self, endpoint: str, url: URL, *, anonymous: bool = False, now: datetime | None = None
+    ) -> CIMultiDict[str]:
         """Every header of the request; signed in keypair mode unless ``anonymous``."""
+        now = now or datetime.now(UTC)
         config = self.session.config
         version = format_api_version(self.session.api_version)
         headers: CIMultiDict[str] = CIMultiDict()
@@ -152,10 +160,11 @@ class Request:
                     host=endpoint_host(endpoint),
                     content_type=bare_type,
                     api_version=version,
+                    now=now,
                 )
             )
         else:
-            headers["Date"] = datetime.now(UTC).isoformat()
+            headers["Date"] = now.isoformat()
             headers["X-BackendAI-Version"] = version
         return headers
 
@@ -218,7 +227,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _connection_message(endpoint: str, error: BaseException) -> str:
-    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+    if isinstance(error, TimeoutError):
         detail = "the connection timed out"
     else:
         detail = str(error) or type(error).__name__

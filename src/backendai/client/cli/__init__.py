@@ -1,1 +1,1 @@
-"""client/cli"""
+"""The ``backend.ai`` command line interface, built on the SDK only (one module per group)."""

@@ -25,10 +25,9 @@ def public(handler: H) -> H:
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal = request.get(PRINCIPAL_KEY)
-    if principal is None:
+    if PRINCIPAL_KEY not in request:
         raise AuthenticationFailed("This request is not authenticated.")
-    return principal
+    return request[PRINCIPAL_KEY]
 
 
 @web.middleware

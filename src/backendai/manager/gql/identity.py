@@ -164,7 +164,7 @@ class DomainNode:
     created_at: datetime
     modified_at: datetime | None
     total_resource_slots: JSONString
-    allowed_vfolder_hosts: JSONString
+    allowed_vfolder_hosts: list[str]
     allowed_docker_registries: list[str]
     integration_id: str | None
     scaling_groups: list[str]
@@ -178,7 +178,7 @@ class DomainNode:
             created_at=d.created_at,
             modified_at=d.modified_at,
             total_resource_slots=JSONString(d.total_resource_slots),
-            allowed_vfolder_hosts=JSONString(d.allowed_vfolder_hosts),
+            allowed_vfolder_hosts=sorted(d.allowed_vfolder_hosts),
             allowed_docker_registries=d.allowed_docker_registries,
             integration_id=d.integration_id,
             scaling_groups=scaling_groups,
@@ -195,7 +195,7 @@ class GroupNode:
     modified_at: datetime | None
     domain_name: str
     total_resource_slots: JSONString
-    allowed_vfolder_hosts: JSONString
+    allowed_vfolder_hosts: list[str]
     integration_id: str | None
     resource_policy: str | None
 
@@ -210,7 +210,7 @@ class GroupNode:
             modified_at=g.modified_at,
             domain_name=g.domain_name,
             total_resource_slots=JSONString(g.total_resource_slots),
-            allowed_vfolder_hosts=JSONString(g.allowed_vfolder_hosts),
+            allowed_vfolder_hosts=sorted(g.allowed_vfolder_hosts),
             integration_id=g.integration_id,
             resource_policy=g.resource_policy,
         )

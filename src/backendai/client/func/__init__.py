@@ -1,0 +1,1 @@
+"""Function groups of the SDK: one module per API resource (``session.KeyPair``, ...)."""

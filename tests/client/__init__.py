@@ -1,0 +1,1 @@
+"""Tests of the SDK and the ``backend.ai`` CLI (backendai.client)."""
