@@ -18,8 +18,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "Python >= 3.11 is needed (python3 is $(python3 --version 2>&1))"
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install -q -U pip >/dev/null
-    .venv/bin/pip install -q -e '.[dev]' || die "pip install failed"
+    # pip warns about every unused local index of this machine's pip.conf: keep only errors.
+    quiet() { "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+    quiet .venv/bin/pip install -q -U pip >/dev/null
+    quiet .venv/bin/pip install -q -e '.[dev]' || die "pip install failed"
     echo "$want" > "$stamp"
     ok "virtualenv ready"
 else

@@ -32,7 +32,5 @@ class Query:
 
 schema = strawberry.Schema(
     query=Query,
-    config=StrawberryConfig(
-        auto_camel_case=False, scalar_map={JSONString: JSON_STRING_SCALAR}
-    ),
+    config=StrawberryConfig(auto_camel_case=False, scalar_map={JSONString: JSON_STRING_SCALAR}),
 )
