@@ -8,6 +8,7 @@ maps each class to a status code (``backendai.manager.api.problems``).
     PlatformError
      ├── InvalidRequest              invalid-api-params      bad input the caller can fix
      │    ├── InvalidAuthParameters  invalid-auth-params     malformed/stale auth headers
+     │    ├── InvalidSessionState    invalid-session-state   not possible in the session's status
      │    ├── AlreadyExists          generic-bad-request
      │    │    └── SessionAlreadyExists session-already-exists
      │    └── QuotaExceeded          quota-exceeded
@@ -18,11 +19,13 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    ├── SessionNotFound        session-not-found
      │    ├── TooManySessionsMatched too-many-sessions-matched
      │    ├── ImageNotFound          image-not-found
+     │    ├── AppNotFound            app-not-found
      │    ├── GroupNotFound          group-not-found
      │    ├── DomainNotFound         domain-not-found
      │    ├── UserNotFound           user-not-found
      │    └── KeypairNotFound        keypair-not-found
      ├── GraphQLError                graphql-error
+     ├── AgentError                  agent-error             an agent failed or was unreachable
      ├── ConfigurationError          configuration-error     settings that cannot start a process
      └── InternalError               internal-server-error   a bug or an unreachable dependency
 """
@@ -52,6 +55,11 @@ class InvalidRequest(PlatformError):
 class InvalidAuthParameters(InvalidRequest):
     code = "invalid-auth-params"
     title = "Missing or invalid authorization parameters."
+
+
+class InvalidSessionState(InvalidRequest):
+    code = "invalid-session-state"
+    title = "The session cannot do this in its current status."
 
 
 class AlreadyExists(InvalidRequest):
@@ -104,6 +112,11 @@ class ImageNotFound(NotFound):
     title = "Unknown image and/or tag."
 
 
+class AppNotFound(NotFound):
+    code = "app-not-found"
+    title = "No such app in the session."
+
+
 class GroupNotFound(NotFound):
     code = "group-not-found"
     title = "No such group (project)."
@@ -127,6 +140,11 @@ class KeypairNotFound(NotFound):
 class GraphQLError(PlatformError):
     code = "graphql-error"
     title = "GraphQL-generated error."
+
+
+class AgentError(PlatformError):
+    code = "agent-error"
+    title = "An agent failed to carry out the request."
 
 
 class ConfigurationError(PlatformError):

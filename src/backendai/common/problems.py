@@ -27,6 +27,7 @@ _STATUS: list[tuple[type[errors.PlatformError], int]] = [
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.GraphQLError, 400),
+    (errors.AgentError, 502),
     (errors.ConfigurationError, 500),
     (errors.InternalError, 500),
 ]

@@ -1,0 +1,92 @@
+"""The agent process: its API, the re-adoption of running kernels, heartbeats and events.
+
+``create_app(settings)`` gives the aiohttp application (so a launcher can serve it beside
+others); ``run_agent(settings)`` serves it on the configured address until cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from backendai.agent.backends import create_backend
+from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.heartbeat import ManagerLink, heartbeat_loop
+from backendai.agent.kernels import KernelRegistry
+from backendai.agent.monitor import ContainerMonitor
+from backendai.agent.resources import detect_capacity
+from backendai.agent.server import CONTEXT_KEY, AgentContext, setup_routes, token_middleware
+from backendai.agent.settings import AgentSettings
+from backendai.common.errors import ConfigurationError
+from backendai.common.problems import problem_middleware
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: AgentSettings, backend: ContainerBackend | None = None) -> web.Application:
+    """The agent API. ``backend``: an engine to use instead of the configured one (tests);
+    the caller then closes it."""
+    app = web.Application(
+        middlewares=[problem_middleware, token_middleware(settings.token)],
+        client_max_size=1024 * 2**20,  # uploads are streamed to disk; this only bounds them
+    )
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        engine = backend or create_backend(settings)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        capacity = detect_capacity(
+            reserved_cpu=settings.reserved_cpu,
+            reserved_mem=settings.reserved_mem,
+            cpu=settings.cpu,
+            mem=settings.mem,
+        )
+        registry = KernelRegistry(settings, engine, capacity)
+        # Before serving: a kernel that survived an agent restart is usable at once.
+        await registry.adopt_all()
+        app[CONTEXT_KEY] = AgentContext(settings, engine, registry, capacity)
+        link = ManagerLink(settings)
+        tasks = []
+        if settings.manager_url:
+            tasks = [
+                asyncio.create_task(heartbeat_loop(settings, registry, engine, capacity, link)),
+                asyncio.create_task(ContainerMonitor(registry, engine, link).run()),
+            ]
+        log.info(
+            "agent %s: %s cores, %d bytes of memory, %d kernel(s)",
+            settings.id, capacity.cpu, capacity.mem, len(registry.kernels),
+        )  # fmt: skip
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await link.close()
+        if backend is None:
+            await engine.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    setup_routes(app)
+    return app
+
+
+async def run_agent(settings: AgentSettings) -> None:
+    """Serve the agent until cancelled. Kernels keep running when it stops."""
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as e:
+            raise ConfigurationError(
+                f"The agent cannot listen on {settings.host}:{settings.port}: {e.strerror}."
+            ) from e
+        log.info("agent %s listening on %s", settings.id, settings.addr)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,110 @@
+"""Watching the container engine for our containers that die on their own (exit, OOM kill).
+
+Each such death becomes a ``KernelEvent`` for the manager. Deaths the agent caused itself
+(destroy, restart, a failed create) are not news and are skipped. After the event stream
+breaks (engine restart) or at start, a scan reports what died while nobody was watching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from backendai.agent.backends.protocol import ContainerBackend, ContainerEvent, ContainerRecord
+from backendai.agent.errors import ContainerNotFound
+from backendai.agent.heartbeat import EVENTS_PATH, ManagerLink
+from backendai.agent.kernels import KernelRegistry
+from backendai.common.agent_protocol import (
+    LABEL_AGENT_ID,
+    LABEL_KERNEL_ID,
+    ContainerState,
+    KernelEvent,
+    KernelEventKind,
+)
+from backendai.common.errors import PlatformError
+from backendai.common.slots import ResourceSlot, format_amount
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 15.0)  # then the heartbeat's container list must do
+
+
+class ContainerMonitor:
+    def __init__(self, registry: KernelRegistry, backend: ContainerBackend, link: ManagerLink):
+        self.registry, self.backend, self.link = registry, backend, link
+        self.agent_id = registry.settings.id
+        self.reported: set[tuple[str, str]] = set()  # (container id, start time) already told
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                stream = self.backend.events({LABEL_AGENT_ID: self.agent_id})
+                await self.scan()
+                async for event in stream:
+                    await self.handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("watching containers failed (%s); retrying", e)
+            await asyncio.sleep(1.0)
+
+    async def scan(self) -> None:
+        for kernel in list(self.registry.kernels.values()):
+            try:
+                record = await self.backend.inspect(kernel.container_id)
+            except ContainerNotFound:
+                continue
+            if record.state in (ContainerState.EXITED, ContainerState.DEAD):
+                self.report(record)
+
+    async def handle(self, event: ContainerEvent) -> None:
+        if event.action == "oom":
+            # A process was killed; the container may well live on (the runner restarts its
+            # interpreter and tells the user). Only the container's death is reported.
+            log.info("an OOM kill in container %s", event.container_id[:12])
+            return
+        try:
+            record = await self.backend.inspect(event.container_id)
+        except (ContainerNotFound, PlatformError):
+            return  # removed already: destroyed by us
+        if record.state not in (ContainerState.EXITED, ContainerState.DEAD):
+            return  # restarted meanwhile
+        self.report(record)
+
+    def report(self, record: ContainerRecord) -> None:
+        try:
+            kernel_id = uuid.UUID(record.labels[LABEL_KERNEL_ID])
+        except (KeyError, ValueError):
+            return
+        kernel = self.registry.kernels.get(kernel_id)
+        key = (record.id, str(record.started_at))
+        if kernel is None or kernel_id in self.registry.quiet or key in self.reported:
+            return
+        self.reported.add(key)
+        oom = record.oom_killed and record.exit_code in (None, 137)
+        if oom:
+            limit = kernel.slots.get("mem") or record.memory
+            shown = format_amount("mem", ResourceSlot({"mem": limit})["mem"]) if limit else "?"
+            message = f"The kernel's memory limit is {shown}."
+        else:
+            message = f"The kernel's main process exited with code {record.exit_code}."
+        event = KernelEvent(
+            agent_id=self.agent_id,
+            kernel_id=kernel_id,
+            kind=KernelEventKind.TERMINATED,
+            reason="oom-killed" if oom else "self-terminated",
+            exit_code=record.exit_code,
+            message=message,
+        )
+        log.warning("kernel %s terminated: %s %s", kernel_id, event.reason, message)
+        task = asyncio.create_task(self._send(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, event: KernelEvent) -> None:
+        for delay in (0.0, *RETRY_DELAYS):
+            await asyncio.sleep(delay)
+            if await self.link.post(EVENTS_PATH, event):
+                return

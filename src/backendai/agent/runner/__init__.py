@@ -1,0 +1,18 @@
+"""The in-container runner: query mode (a persistent interpreter) and batch mode.
+
+Standard library only: this directory is bind-mounted read-only into every container at
+``/opt/backend.ai/runner`` and started as its main process (``python3 -m runner``, as the
+unprivileged user), so it runs on whatever Python 3 the image has; nothing of the agent may be
+imported here. The agent reaches it through a unix socket in a host directory mounted into the
+container, never through the container network. One JSON object per line each way:
+
+    agent -> runner  {"op": "ping"} | {"op": "run", "mode": "query"|"batch", "code", "options"}
+                     {"op": "input", "data": LINE} | {"op": "interrupt"}
+    runner -> agent  {"op": "hello", "protocol": 1} first, then
+                     {"op": "pong"} | result frames exactly as Backend.AI's client expects:
+                     {"status", "console": [[stream, text], ...], "exitCode", "options", "files"}
+
+Runs are serialised. Query mode runs code in ``interpreter.py``, a child process kept alive
+between runs; batch mode runs the clean/build/exec phases as shell commands. A dropped
+connection interrupts its run, as Ctrl-C would.
+"""

@@ -1,0 +1,101 @@
+"""The runner's socket server and entry point (``python3 -m runner --socket PATH``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import threading
+
+from .channels import Message, Peer, log
+from .execution import Interpreter, Run
+
+
+class Runner:
+    def __init__(self, socket_path: str, workdir: str) -> None:
+        self.socket_path, self.workdir = socket_path, workdir
+        self.interp = Interpreter(workdir)
+        self.lock = threading.Lock()
+
+    def serve_forever(self) -> None:
+        with self.lock:
+            self.interp.ensure()  # warm before the first run
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        temporary = self.socket_path + ".new"
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        server.bind(temporary)
+        os.chmod(temporary, 0o600)
+        server.listen(16)
+        # Renamed into place only once listening, so the agent's probe never sees a dead socket
+        # (a restarted container finds the previous socket file there).
+        os.rename(temporary, self.socket_path)
+        log(f"ready on {self.socket_path}")
+        try:
+            while True:
+                conn, _ = server.accept()
+                threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+        finally:
+            self.interp.close()
+
+    def serve(self, conn: socket.socket) -> None:
+        peer = Peer(conn)
+        # We speak first: the agent talks only to a socket that greets it like this, never to
+        # whatever a user's symlink in the ipc directory might point it at.
+        peer.send({"op": "hello", "protocol": 1})
+        try:
+            while messages := peer.receive():
+                for message in messages:
+                    if message.get("op") == "ping":
+                        peer.send({"op": "pong"})
+                    elif message.get("op") == "run":
+                        with self.lock:
+                            self.run(peer, message)
+        except Exception as e:  # a broken peer must not take the runner down
+            log(f"connection error: {e!r}")
+        finally:
+            conn.close()
+
+    def run(self, peer: Peer, message: Message) -> None:
+        run = Run(peer, self.workdir)
+        if message.get("mode") == "batch":
+            run.batch(dict(message.get("options") or {}))
+        else:
+            run.query(self.interp, str(message.get("code", "")))
+
+
+def populate_home(workdir: str, skel: str) -> None:
+    """The home dir is a fresh host directory: give it the image's dotfiles once."""
+    if not os.path.isdir(skel):
+        return
+    for name in os.listdir(skel):
+        src, dst = os.path.join(skel, name), os.path.join(workdir, name)
+        try:
+            if os.path.lexists(dst):
+                continue
+            if os.path.isdir(src):
+                shutil.copytree(src, dst, symlinks=True)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+        except OSError as e:
+            log(f"could not copy {src}: {e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The Backend.AI-compatible kernel runner.")
+    parser.add_argument("--socket", required=True, help="The unix socket to listen on.")
+    parser.add_argument("--workdir", default="/home/work", help="Where code runs.")
+    parser.add_argument("--skel", default="/etc/skel", help="Dotfiles copied into workdir.")
+    args = parser.parse_args()
+    os.chdir(args.workdir)
+    populate_home(args.workdir, args.skel)
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    # An ignored SIGINT is inherited through exec: reset it so interrupts reach user code.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    Runner(args.socket, args.workdir).serve_forever()

@@ -1,0 +1,184 @@
+"""The agent's HTTP API (``/v1/...``), called by the manager with the shared agent token.
+
+Handlers are thin: parse the payload (``backendai.common.agent_protocol``), call the kernel
+registry or the file operations, render. Errors become problem JSON in ``problem_middleware``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import IO, TypeVar
+
+from aiohttp import BodyPartReader, MultipartWriter, web
+from aiohttp.typedefs import Middleware
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from backendai.agent import execute as execution
+from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.kernels import KernelRegistry
+from backendai.agent.resources import Capacity
+from backendai.agent.settings import AgentSettings
+from backendai.common.agent_protocol import (
+    AGENT_TOKEN_HEADER,
+    ContainerInfo,
+    DownloadRequest,
+    KernelCreateRequest,
+    ListFilesRequest,
+)
+from backendai.common.errors import AuthenticationFailed, InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CONTAINER_LIST = TypeAdapter(list[ContainerInfo])
+UPLOAD_CHUNK = 256 * 1024
+
+
+@dataclass
+class AgentContext:
+    settings: AgentSettings
+    backend: ContainerBackend
+    registry: KernelRegistry
+    capacity: Capacity
+
+
+CONTEXT_KEY = web.AppKey("agent_context", AgentContext)
+
+
+def token_middleware(token: str) -> Middleware:
+    expected = token.encode()
+
+    @web.middleware
+    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get(AGENT_TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise AuthenticationFailed(f"Missing or wrong {AGENT_TOKEN_HEADER} header.")
+        return await handler(request)
+
+    return check_token
+
+
+async def _parse(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.read() or b"{}")
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
+        )
+        raise InvalidRequest(f"Invalid request: {problems}") from e
+
+
+def _registry(request: web.Request) -> KernelRegistry:
+    return request.app[CONTEXT_KEY].registry
+
+
+def _kernel_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["kernel_id"])
+    except ValueError:
+        raise InvalidRequest("The kernel id must be a UUID.") from None
+
+
+def _json(model: BaseModel) -> web.Response:
+    return web.Response(text=model.model_dump_json(), content_type="application/json")
+
+
+async def create_kernel(request: web.Request) -> web.Response:
+    req = await _parse(request, KernelCreateRequest)
+    return _json(await _registry(request).create(req))
+
+
+async def list_kernels(request: web.Request) -> web.Response:
+    infos = await _registry(request).container_infos()
+    return web.Response(body=_CONTAINER_LIST.dump_json(infos), content_type="application/json")
+
+
+async def destroy_kernel(request: web.Request) -> web.Response:
+    return _json(await _registry(request).destroy(_kernel_id(request)))
+
+
+async def restart_kernel(request: web.Request) -> web.Response:
+    return _json(await _registry(request).restart(_kernel_id(request)))
+
+
+async def execute(request: web.Request) -> web.StreamResponse:
+    registry = _registry(request)
+    return await execution.execute(request, registry, registry.get(_kernel_id(request)))
+
+
+async def upload(request: web.Request) -> web.Response:
+    """multipart/form-data, one ``src`` part per file; the filename is relative to /home/work."""
+    files = _registry(request).files(_kernel_id(request))
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidRequest("Upload files as multipart/form-data parts named src.")
+    reader = await request.multipart()
+    count = 0
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name != "src" or not part.filename:
+            raise InvalidRequest("Every part must be a file named src, with a filename.")
+        # aiohttp's FormData (the manager's relay) percent-encodes "/" in filenames without a
+        # filename* to decode; the official client's names arrive decoded. Both end up equal.
+        name = urllib.parse.unquote(part.filename)
+        fd = await asyncio.to_thread(files.open_for_upload, name)
+        try:
+            while chunk := await part.read_chunk(UPLOAD_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        count += 1
+    if count == 0:
+        raise InvalidRequest("No files to upload.")
+    return web.Response(status=204)
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """multipart/mixed, one part per file: a tar of it (or of the directory) under its name."""
+    req = await _parse(request, DownloadRequest)
+    files = _registry(request).files(_kernel_id(request))
+    archives: list[IO[bytes]] = []
+    try:
+        for name in req.files:
+            archives.append(await asyncio.to_thread(files.archive, name))
+        with MultipartWriter("mixed") as body:
+            for archive in archives:
+                body.append(archive, {"Content-Type": "application/x-tar"})
+        response = web.Response(body=body)
+        # Sent here, not after returning, so that the archives are closed only once sent.
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    finally:
+        for archive in archives:
+            archive.close()
+
+
+async def list_files(request: web.Request) -> web.Response:
+    req = await _parse(request, ListFilesRequest)
+    files = _registry(request).files(_kernel_id(request))
+    return _json(await asyncio.to_thread(files.list_dir, req.path))
+
+
+async def logs(request: web.Request) -> web.Response:
+    registry = _registry(request)
+    kernel = registry.get(_kernel_id(request))
+    return web.Response(text=await registry.backend.logs(kernel.container_id))
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/kernels", create_kernel)
+    r.add_get("/v1/kernels", list_kernels)
+    r.add_delete("/v1/kernels/{kernel_id}", destroy_kernel)
+    r.add_post("/v1/kernels/{kernel_id}/restart", restart_kernel)
+    r.add_get("/v1/kernels/{kernel_id}/execute", execute)
+    r.add_post("/v1/kernels/{kernel_id}/upload", upload)
+    r.add_post("/v1/kernels/{kernel_id}/download", download)
+    r.add_post("/v1/kernels/{kernel_id}/files", list_files)
+    r.add_get("/v1/kernels/{kernel_id}/logs", logs)

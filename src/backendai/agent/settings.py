@@ -1,0 +1,86 @@
+"""The agent's settings (``[agent]`` in the TOML file, ``BACKENDAI_AGENT_*``)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from backendai.common.settings import ProcessSettings
+
+
+def _default_id() -> str:
+    return f"i-{socket.gethostname()}"
+
+
+class AgentSettings(ProcessSettings):
+    section: ClassVar[str] = "agent"
+
+    id: str = Field(
+        default_factory=_default_id,
+        min_length=1,
+        description="This agent's id, stable across restarts (it labels the containers).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the agent API listens on.")
+    port: int = Field(default=6001, ge=0, le=65535, description="Port the agent API listens on.")
+    public_addr: str | None = Field(
+        default=None,
+        description="Base URL the manager uses to reach this agent. Default: http://HOST:PORT.",
+    )
+    manager_url: str | None = Field(
+        default="http://127.0.0.1:8081",
+        description="Base URL of the manager's internal API; none: report nothing (tests).",
+    )
+    token: str = Field(
+        min_length=16,
+        description="Shared secret with the manager (header X-BackendAI-Agent-Token).",
+    )
+    scaling_group: str = Field(default="default", description="The resource group it serves.")
+    region: str = Field(default="local", description="Region reported to the manager.")
+    data_dir: Path = Field(
+        default=Path.home() / ".local/share/backendai/agent",
+        description="Per-kernel home and IPC directories and the runner live here.",
+    )
+    uid: int = Field(default=1000, ge=0, description="uid of the container user (work).")
+    gid: int = Field(default=1000, ge=0, description="gid of the container user (work).")
+    heartbeat_interval: float = Field(
+        default=3.0, gt=0, description="Seconds between heartbeats to the manager."
+    )
+    reserved_cpu: int = Field(
+        default=0, ge=0, description="Cores kept for the host: never offered, never in a cpuset."
+    )
+    reserved_mem: int = Field(default=0, ge=0, description="Bytes of memory kept for the host.")
+    cpu: int | None = Field(
+        default=None, gt=0, description="Cores to offer instead of the detected ones."
+    )
+    mem: int | None = Field(
+        default=None, gt=0, description="Bytes of memory to offer instead of the detected ones."
+    )
+    backend: Literal["docker", "fake"] = Field(
+        default="docker", description="docker (the Docker Engine API) or fake (tests only)."
+    )
+    docker_url: str | None = Field(
+        default=None, description="Docker Engine API URL. Default: DOCKER_HOST or the socket."
+    )
+    port_bind_host: str = Field(
+        default="127.0.0.1",
+        description="Host address that containers' app ports (ttyd, sshd, ...) are published on.",
+    )
+    pids_limit: int = Field(default=4096, gt=0, description="Process limit of each container.")
+    default_shmem: int = Field(
+        default=64 * 2**20, gt=0, description="/dev/shm size when a session asks for none."
+    )
+    ready_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a new container may take to become ready."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def addr(self) -> str:
+        return self.public_addr or f"http://{self.host}:{self.port}"
