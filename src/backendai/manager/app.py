@@ -1,4 +1,4 @@
-"""The manager application: builds the aiohttp app, its context and its routes."""
+"""The manager application: builds the aiohttp app, its context, routes and background tasks."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backendai.common.problems import problem_middleware
-from backendai.manager.api import auth, gql, root
+from backendai.manager.api import auth, events, gql, internal, root, session, stream
+from backendai.manager.background import Periodic
 from backendai.manager.context import CONTEXT_KEY, ManagerContext
-from backendai.manager.db.engine import create_engine, create_session_factory
+from backendai.manager.db.engine import create_engine
 from backendai.manager.db.migrate import upgrade
-from backendai.manager.services.auth import AuthService
 from backendai.manager.settings import ManagerSettings
 
 
-def create_app(settings: ManagerSettings, *, migrate: bool = True) -> web.Application:
+def create_app(
+    settings: ManagerSettings, *, migrate: bool = True, background: bool = True
+) -> web.Application:
+    """``background=False`` leaves out the periodic tasks (scheduler loop, lost-agent and idle
+    checks); tests then drive them by hand."""
     app = web.Application(
         middlewares=[problem_middleware, auth.auth_middleware],
         client_max_size=64 * 1024 * 1024,
@@ -26,18 +30,36 @@ def create_app(settings: ManagerSettings, *, migrate: bool = True) -> web.Applic
         if migrate:
             await upgrade(settings.database_url)
         engine = create_engine(settings.database_url)
-        db = create_session_factory(engine)
-        app[CONTEXT_KEY] = ManagerContext(
-            settings=settings,
-            engine=engine,
-            db=db,
-            auth=AuthService(db, settings.auth_clock_skew),
-        )
+        ctx = ManagerContext.build(settings, engine)
+        app[CONTEXT_KEY] = ctx
+        loops = [
+            Periodic("lost-agents", ctx.agents.mark_lost, ctx.agents.lost_check_interval),
+            Periodic("idle-sessions", ctx.idle.sweep, settings.idle_check_interval),
+        ]
+        if background:
+            ctx.scheduler.start()
+            for loop in loops:
+                loop.start()
         yield
+        for loop in loops:
+            await loop.stop()
+        await ctx.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_close_streams)
     root.setup(app)
     auth.setup(app)
     gql.setup(app)
+    session.setup(app)
+    stream.setup(app)
+    events.setup(app)
+    internal.setup(app)
     return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    """End open event streams so that shutdown does not wait for their clients."""
+    ctx = app.get(CONTEXT_KEY)
+    if ctx is not None:
+        ctx.events.close()

@@ -1,4 +1,4 @@
-"""What the manager's handlers share: settings, the database and the services."""
+"""What the manager's handlers share: settings, the database, the event bus and the services."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backendai.manager.agent_client import AgentClient, load_agent_token
+from backendai.manager.events import EventBus, MemoryEventBus, session_factory
+from backendai.manager.scheduler.dispatcher import Scheduler
+from backendai.manager.scheduler.launcher import KernelLauncher
+from backendai.manager.services.agents import AgentRegistry
 from backendai.manager.services.auth import AuthService
+from backendai.manager.services.idle import IdleReaper
+from backendai.manager.services.kernel_access import KernelAccess
+from backendai.manager.services.session_control import SessionControl
+from backendai.manager.services.sessions import SessionService
 from backendai.manager.settings import ManagerSettings
 
 
@@ -17,6 +26,57 @@ class ManagerContext:
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
     auth: AuthService
+    events: EventBus
+    agent_client: AgentClient
+    sessions: SessionService
+    control: SessionControl
+    kernels: KernelAccess
+    agents: AgentRegistry
+    scheduler: Scheduler
+    idle: IdleReaper
+
+    @classmethod
+    def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
+        bus = MemoryEventBus()
+        db = session_factory(engine, bus)
+        agent_client = AgentClient(load_agent_token(settings), settings.agent_request_timeout)
+        triggers: list[Scheduler] = []
+
+        def trigger() -> None:
+            for scheduler in triggers:
+                scheduler.trigger()
+
+        control = SessionControl(db, agent_client, on_release=trigger)
+        scheduler = Scheduler(
+            db, KernelLauncher(db, agent_client, control), settings.scheduler_interval
+        )
+        triggers.append(scheduler)
+        return cls(
+            settings=settings,
+            engine=engine,
+            db=db,
+            auth=AuthService(db, settings.auth_clock_skew),
+            events=bus,
+            agent_client=agent_client,
+            sessions=SessionService(db, bus, on_enqueue=scheduler.trigger),
+            control=control,
+            kernels=KernelAccess(db, agent_client),
+            agents=AgentRegistry(
+                db,
+                control,
+                lost_timeout=settings.agent_lost_timeout,
+                vanish_grace=settings.kernel_vanish_grace,
+                on_change=scheduler.trigger,
+            ),
+            scheduler=scheduler,
+            idle=IdleReaper(db, control),
+        )
+
+    async def close(self) -> None:
+        await self.scheduler.close()
+        await self.agents.close()
+        await self.control.close()
+        await self.agent_client.close()
 
 
 CONTEXT_KEY = web.AppKey("manager_context", ManagerContext)

@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 
 from backendai.common.settings import ProcessSettings
 
+AGENT_TOKEN_FILE = "agent-token"
+
 
 class ManagerSettings(ProcessSettings):
     section: ClassVar[str] = "manager"
@@ -35,11 +37,49 @@ class ManagerSettings(ProcessSettings):
         default=15 * 60, gt=0, description="Seconds a request's Date may differ from ours."
     )
     announcement: str = Field(default="", description="A message shown by every client command.")
+    agent_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description=(
+            "Shared secret between the manager and its agents (header X-BackendAI-Agent-Token). "
+            "Default: a random token created once in the data dir (file agent-token), which "
+            "agents on the same machine read."
+        ),
+    )
+    agent_lost_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds without a heartbeat before an agent is LOST."
+    )
+    agent_request_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds to wait for an agent's answer (creating a container included).",
+    )
+    kernel_vanish_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds after a kernel starts before a heartbeat that lacks its container ends "
+            "the session as vanished (a heartbeat may have been taken just before the start)."
+        ),
+    )
+    scheduler_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between periodic scheduling passes."
+    )
+    idle_check_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between checks for idle sessions."
+    )
+    sse_ping_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on event streams."
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @property
+    def agent_token_file(self) -> Path:
+        return self.data_dir / AGENT_TOKEN_FILE
 
     @property
     def database_url(self) -> str:

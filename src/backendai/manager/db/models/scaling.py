@@ -85,3 +85,5 @@ class Agent(Base):
     version: Mapped[str] = mapped_column(sa.String(64), default="")
     architecture: Mapped[str] = mapped_column(sa.String(32), default="x86_64")
     compute_plugins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Canonical names of the session images the agent has locally (from its heartbeat).
+    images: Mapped[list[str]] = mapped_column(default=list)

@@ -52,6 +52,8 @@ class Session(Base):
     created_at: Mapped[datetime] = created_at_column()
     terminated_at: Mapped[datetime | None] = mapped_column()
     priority: Mapped[int] = mapped_column(default=0)
+    # Last time a user executed code or used an app; the idle timeout counts from here.
+    last_activity: Mapped[datetime | None] = mapped_column()
 
 
 class Kernel(Base):

@@ -1,0 +1,164 @@
+"""The manager's side of the agent API (``backendai.common.agent_protocol``).
+
+Every call carries the shared agent token. Failures become domain errors: an agent that cannot
+be reached or answers 5xx is an ``AgentError``; a 4xx answer (a missing file, a bad path) is
+the user's ``InvalidRequest`` with the agent's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from backendai.common.agent_protocol import (
+    AGENT_TOKEN_HEADER,
+    DestroyResult,
+    DownloadRequest,
+    KernelCreated,
+    KernelCreateRequest,
+    ListFilesRequest,
+    ListFilesResult,
+)
+from backendai.common.errors import AgentError, InvalidRequest
+from backendai.manager.settings import ManagerSettings
+
+log = logging.getLogger(__name__)
+
+
+def load_agent_token(settings: ManagerSettings) -> str:
+    """The configured token, else the one kept in the data dir (created on first use)."""
+    if settings.agent_token:
+        return settings.agent_token
+    path: Path = settings.agent_token_file
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+@dataclass(frozen=True)
+class RelayedBody:
+    """An agent's answer passed through to the client as it is (e.g. multipart/mixed)."""
+
+    content_type: str
+    body: bytes
+
+
+class AgentClient:
+    def __init__(self, token: str, timeout: float) -> None:
+        self.token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers={AGENT_TOKEN_HEADER: self.token})
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(
+        self, method: str, addr: str, path: str, **kwargs: Any
+    ) -> tuple[int, str, bytes]:
+        url = addr.rstrip("/") + path
+        try:
+            async with self._http().request(method, url, timeout=self._timeout, **kwargs) as resp:
+                body = await resp.read()
+                status, ctype = resp.status, resp.headers.get("Content-Type", "")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise AgentError(
+                f"The agent at {addr} could not be reached ({method} {path}): "
+                f"{type(e).__name__} {e}".rstrip()
+            ) from e
+        if status >= 500:
+            raise AgentError(f"The agent at {addr} failed ({method} {path}): {_detail(body)}")
+        if status >= 400:
+            raise InvalidRequest(_detail(body), data=None)
+        return status, ctype, body
+
+    async def create_kernel(self, addr: str, req: KernelCreateRequest) -> KernelCreated:
+        _, _, body = await self._call("POST", addr, "/v1/kernels", json=req.model_dump(mode="json"))
+        return KernelCreated.model_validate_json(body)
+
+    async def destroy_kernel(self, addr: str, kernel_id: uuid.UUID) -> DestroyResult:
+        """Idempotent: a kernel the agent does not know is already gone."""
+        url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}"
+        try:
+            async with self._http().delete(url, timeout=self._timeout) as resp:
+                body = await resp.read()
+                if resp.status == 404:
+                    return DestroyResult(kernel_id=kernel_id)
+                if resp.status >= 400:
+                    raise AgentError(
+                        f"The agent at {addr} could not destroy kernel {kernel_id}: {_detail(body)}"
+                    )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise AgentError(f"The agent at {addr} could not be reached: {e}") from e
+        if not body.strip():
+            return DestroyResult(kernel_id=kernel_id)
+        return DestroyResult.model_validate_json(body)
+
+    async def restart_kernel(self, addr: str, kernel_id: uuid.UUID) -> KernelCreated | None:
+        """The restarted kernel (its apps may have new host ports), if the agent says."""
+        _, _, body = await self._call("POST", addr, f"/v1/kernels/{kernel_id}/restart")
+        return KernelCreated.model_validate_json(body) if body.strip() else None
+
+    async def upload(self, addr: str, kernel_id: uuid.UUID, files: list[tuple[str, bytes]]) -> None:
+        form = aiohttp.FormData()  # names go percent-encoded; the agent decodes them
+        for name, data in files:
+            form.add_field("src", data, filename=name, content_type="application/octet-stream")
+        await self._call("POST", addr, f"/v1/kernels/{kernel_id}/upload", data=form)
+
+    async def download(self, addr: str, kernel_id: uuid.UUID, files: list[str]) -> RelayedBody:
+        payload = DownloadRequest(files=files).model_dump(mode="json")
+        _, ctype, body = await self._call(
+            "POST", addr, f"/v1/kernels/{kernel_id}/download", json=payload
+        )
+        return RelayedBody(ctype, body)
+
+    async def list_files(self, addr: str, kernel_id: uuid.UUID, path: str) -> ListFilesResult:
+        payload = ListFilesRequest(path=path).model_dump(mode="json")
+        _, _, body = await self._call("POST", addr, f"/v1/kernels/{kernel_id}/files", json=payload)
+        return ListFilesResult.model_validate_json(body)
+
+    async def logs(self, addr: str, kernel_id: uuid.UUID) -> str:
+        _, _, body = await self._call("GET", addr, f"/v1/kernels/{kernel_id}/logs")
+        return body.decode("utf-8", errors="replace")
+
+    async def connect_execute(
+        self, addr: str, kernel_id: uuid.UUID
+    ) -> aiohttp.ClientWebSocketResponse:
+        """The agent's execute WebSocket for the kernel; the caller closes it."""
+        url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}/execute"
+        try:
+            return await self._http().ws_connect(url, max_msg_size=0, autoping=True)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise AgentError(f"The agent at {addr} refused the execution stream: {e}") from e
+
+
+def _detail(body: bytes) -> str:
+    """The human part of an agent's problem JSON, or the start of its text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text[:500] or "(empty answer)"
+    if isinstance(doc, dict):
+        msg = doc.get("msg") or doc.get("title") or doc.get("error")
+        if isinstance(msg, str) and msg:
+            return msg
+    return text[:500]

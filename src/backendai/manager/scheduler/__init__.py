@@ -1,0 +1,1 @@
+"""The scheduler: a pure policy decides over a snapshot; one applier commits the plan."""

@@ -1,0 +1,99 @@
+"""Starting a scheduled session's kernel on its agent: SCHEDULED -> PREPARING -> RUNNING.
+
+The agent's create call is idempotent (keyed by kernel id), so a launch that is retried after a
+manager restart does no harm. When the agent fails, the session becomes ERROR with the agent's
+reason and the container is destroyed; when the session was terminated while its container
+was being created, the new container is destroyed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backendai.common.agent_protocol import KernelCreated, KernelCreateRequest
+from backendai.common.errors import AgentError, InvalidRequest
+from backendai.common.statuses import SessionStatus as S
+from backendai.manager.agent_client import AgentClient
+from backendai.manager.db.meta import utcnow
+from backendai.manager.db.models import Kernel, Session
+from backendai.manager.lifecycle import load_for_update, transition
+from backendai.manager.services.session_control import KernelHandle, SessionControl
+
+log = logging.getLogger(__name__)
+
+LAUNCHABLE = frozenset({S.SCHEDULED, S.PREPARING, S.PULLING})
+
+
+def _request(s: Session, k: Kernel) -> KernelCreateRequest:
+    return KernelCreateRequest(
+        kernel_id=k.id,
+        session_id=s.id,
+        session_name=s.name,
+        session_type="batch" if s.session_type.value == "BATCH" else "interactive",
+        image=k.image,
+        slots=dict(k.occupied_slots),
+        resource_opts={key: str(v) for key, v in s.resource_opts.items()},
+        environ=dict(s.environ),
+        bootstrap_script=s.bootstrap_script,
+        startup_command=s.startup_command,
+        preopen_ports=[int(p) for p in k.preopen_ports],
+    )
+
+
+class KernelLauncher:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], agents: AgentClient, control: SessionControl
+    ) -> None:
+        self._db = db
+        self._agents = agents
+        self._control = control
+
+    async def launch(self, session_id: uuid.UUID) -> None:
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is None or s.status not in LAUNCHABLE:
+                return
+            if s.status is S.SCHEDULED:
+                await transition(db, s, S.PREPARING, reason="preparing")
+            kernels = list(await db.scalars(sa.select(Kernel).where(Kernel.session_id == s.id)))
+            jobs = [(KernelHandle(k.id, k.agent, k.agent_addr), _request(s, k))
+                    for k in kernels if k.agent and k.agent_addr]  # fmt: skip
+        created: list[tuple[KernelHandle, KernelCreated]] = []
+        for handle, req in jobs:
+            try:
+                created.append((handle, await self._agents.create_kernel(handle.addr, req)))
+            except (AgentError, InvalidRequest) as e:
+                log.warning("starting kernel %s on %s failed: %s", handle.kernel_id,
+                            handle.agent_id, e)  # fmt: skip
+                await self._control.fail(
+                    session_id, "failed-to-start", f"The agent {handle.agent_id} could not "
+                    f"start the container: {e.msg or e}"
+                )  # fmt: skip
+                return
+        await self._started(session_id, created)
+
+    async def _started(
+        self, session_id: uuid.UUID, created: list[tuple[KernelHandle, KernelCreated]]
+    ) -> None:
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is None or s.status not in LAUNCHABLE:
+                gone = True  # terminated while the containers were being created
+            else:
+                gone = False
+                for _, info in created:
+                    k = await db.get_one(Kernel, info.kernel_id)
+                    k.container_id = info.container_id
+                    k.service_ports = [p.model_dump(mode="json") for p in info.service_ports]
+                    k.occupied_slots = dict(info.occupied_slots) or k.occupied_slots
+                    k.attached_devices = dict(info.attached_devices)
+                    if k.cluster_role == "main":
+                        s.occupying_slots = k.occupied_slots
+                s.last_activity = utcnow()
+                await transition(db, s, S.RUNNING, reason="kernel-started", info="")
+        if gone:
+            await self._control.clean_up([h for h, _ in created])

@@ -1,0 +1,160 @@
+"""The checks a new session passes before anything is written: owner, group, resources that
+some agent could ever give, and the owner's quota. Each failure is a clear 4xx."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backendai.common.errors import (
+    GroupNotFound,
+    InvalidRequest,
+    PermissionDenied,
+    QuotaExceeded,
+)
+from backendai.common.slots import ResourceSlot, format_amount, parse_amount
+from backendai.common.statuses import SessionStatus, UserRole
+from backendai.manager.db.models import (
+    Group,
+    GroupMembership,
+    Image,
+    KeyPair,
+    KeyPairResourcePolicy,
+    ScalingGroup,
+    Session,
+    User,
+)
+from backendai.manager.lifecycle import LIVE_STATUSES
+from backendai.manager.scheduler.snapshot import alive_agents
+from backendai.manager.services.auth import Principal
+from backendai.manager.services.session_lookup import owner_access_key
+
+# What a session gets for a slot it does not ask for (raised to the image's minimum).
+DEFAULT_SLOTS: Mapping[str, Decimal] = {"cpu": Decimal(1), "mem": Decimal(512 * 2**20)}
+RESOURCE_OPTS = ("shmem",)
+
+
+@dataclass(frozen=True)
+class Owner:
+    access_key: str
+    user_uuid: uuid.UUID
+    email: str
+    role: UserRole
+    domain_name: str
+    resource_policy: str
+
+
+async def load_owner(db: AsyncSession, principal: Principal, requested: str | None) -> Owner:
+    access_key = await owner_access_key(db, principal, requested)
+    kp, user = (
+        await db.execute(
+            sa.select(KeyPair, User)
+            .join(User, User.uuid == KeyPair.user)
+            .where(KeyPair.access_key == access_key)
+        )
+    ).one()
+    return Owner(kp.access_key, user.uuid, user.email, user.role, user.domain_name,
+                 kp.resource_policy)  # fmt: skip
+
+
+async def resolve_group(
+    db: AsyncSession, owner: Owner, domain: str | None, group: str | None
+) -> uuid.UUID:
+    domain = domain or owner.domain_name
+    if domain != owner.domain_name:
+        raise InvalidRequest(f"The user {owner.email} does not belong to the domain {domain}.")
+    name = group or "default"
+    group_id = await db.scalar(
+        sa.select(Group.id).where(Group.name == name, Group.domain_name == domain)
+    )
+    if group_id is None:
+        raise GroupNotFound(f"No group (project) {name!r} in the domain {domain}.")
+    if owner.role not in (UserRole.SUPERADMIN, UserRole.ADMIN):
+        member = await db.scalar(
+            sa.select(GroupMembership.id).where(
+                GroupMembership.group_id == group_id, GroupMembership.user_id == owner.user_uuid
+            )
+        )
+        if member is None:
+            raise PermissionDenied(f"The user {owner.email} is not a member of the group {name}.")
+    return group_id
+
+
+def requested_resources(
+    resources: Mapping[str, object], resource_opts: Mapping[str, object], image: Image
+) -> tuple[ResourceSlot, dict[str, str]]:
+    """The slots to allocate (defaults and the image's minimums applied) and the options."""
+    res, opts = dict(resources), dict(resource_opts)
+    if "shmem" in res:  # some clients pass it with the resources
+        opts.setdefault("shmem", res.pop("shmem"))
+    asked = ResourceSlot.parse(res)
+    unknown = sorted(set(opts) - set(RESOURCE_OPTS))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown resource option {', '.join(unknown)}; known: {', '.join(RESOURCE_OPTS)}."
+        )
+    parsed_opts = {k: str(parse_amount("mem", v)) for k, v in opts.items()}
+    minimum = ResourceSlot({slot: Decimal(v["min"]) for slot, v in image.resources.items()})
+    slots = {
+        slot: max(default, minimum.get_amount(slot)) for slot, default in DEFAULT_SLOTS.items()
+    }
+    slots.update(asked)
+    final = ResourceSlot(slots)
+    short = {slot: need for slot, need in minimum.items() if final.get_amount(slot) < need}
+    if short:
+        needs = ", ".join(f"{s} {format_amount(s, n)}" for s, n in short.items())
+        asked_text = ", ".join(f"{s} {format_amount(s, final.get_amount(s))}" for s in short)
+        raise InvalidRequest(f"The image {image.name} needs at least {needs}; you asked for "
+                             f"{asked_text}.")  # fmt: skip
+    return final, parsed_opts
+
+
+async def check_capacity(db: AsyncSession, slots: ResourceSlot, scaling_group: str | None) -> None:
+    """Reject at once what no alive agent could ever give, even with nothing else running.
+
+    With no alive agent at all the session waits (PENDING) for one to come."""
+    if scaling_group is not None and await db.get(ScalingGroup, scaling_group) is None:
+        raise InvalidRequest(f"No resource group {scaling_group!r}.")
+    agents = [a for a in await alive_agents(db) if scaling_group in (None, a.scaling_group)]
+    capacities = [ResourceSlot.from_json(a.available_slots) for a in agents]
+    if not capacities or any(slots.fits_in(c) for c in capacities):
+        return
+    parts = []
+    for slot, amount in slots.nonzero().items():
+        largest = max(c.get_amount(slot) for c in capacities)
+        if amount > largest:
+            has = f"the largest agent has {format_amount(slot, largest)}" if largest else (
+                "no agent has any")  # fmt: skip
+            parts.append(f"{slot} {format_amount(slot, amount)} ({has})")
+    detail = "; ".join(parts) or f"{slots.nonzero().describe()} on a single agent"
+    raise InvalidRequest(
+        f"No agent could ever run this session: it asks for {detail}. Ask for less.",
+        data={"resources": slots.to_json()},
+    )
+
+
+async def check_quota(db: AsyncSession, owner: Owner) -> None:
+    limit = await db.scalar(
+        sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
+            KeyPairResourcePolicy.name == owner.resource_policy
+        )
+    )
+    if not limit or limit <= 0:
+        return
+    running = await db.scalar(
+        sa.select(sa.func.count())
+        .select_from(Session)
+        .where(
+            Session.access_key == owner.access_key,
+            Session.status.in_(LIVE_STATUSES - {SessionStatus.ERROR}),
+        )
+    )
+    if (running or 0) >= limit:
+        raise QuotaExceeded(
+            f"You already have {running} sessions and your limit is {limit}; terminate one first."
+        )

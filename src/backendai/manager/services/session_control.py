@@ -1,0 +1,205 @@
+"""Ending and restarting sessions, for users (``rm``, ``restart``) and for the manager itself
+(idle timeout, vanished or crashed containers, failed starts).
+
+Status changes happen in short transactions; agents are called between them, never while a
+transaction is open. Destroying is idempotent, and a container that survives a failed destroy
+is removed later by the heartbeat reconciliation (its kernel is dead in the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backendai.common.agent_protocol import DestroyResult
+from backendai.common.errors import AgentError, SessionNotFound
+from backendai.common.statuses import SessionResult
+from backendai.common.statuses import SessionStatus as S
+from backendai.manager.agent_client import AgentClient
+from backendai.manager.db.models import Kernel, Session
+from backendai.manager.lifecycle import FINAL_STATUSES, load_for_update, transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KernelHandle:
+    """Enough to reach a kernel's container after the transaction that found it closed."""
+
+    kernel_id: uuid.UUID
+    agent_id: str
+    addr: str
+
+
+async def kernel_handles(db: AsyncSession, session_id: uuid.UUID) -> list[KernelHandle]:
+    rows = await db.scalars(sa.select(Kernel).where(Kernel.session_id == session_id))
+    return [
+        KernelHandle(k.id, k.agent, k.agent_addr)
+        for k in rows
+        if k.agent is not None and k.agent_addr is not None
+    ]
+
+
+def _stats(results: list[DestroyResult]) -> dict[str, Any] | None:
+    for r in results:
+        if r.last_stat:
+            return {**r.last_stat, "version": 2, "status": "terminated"}
+    return None
+
+
+class SessionControl:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        agents: AgentClient,
+        on_release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._db = db
+        self._agents = agents
+        self._on_release = on_release
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def terminate(
+        self, session_id: uuid.UUID, *, reason: str = "user-requested", forced: bool = False
+    ) -> dict[str, Any] | None:
+        """End a session: PENDING ones are CANCELLED, the others go TERMINATING, their
+        containers are destroyed, then TERMINATED. Returns the last stats, if the agent had any.
+        ``forced`` does not wait for the agent."""
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is None:
+                raise SessionNotFound(f"No session {session_id}.")
+            if s.status in FINAL_STATUSES:
+                return None
+            handles = await kernel_handles(db, s.id)
+            if s.status is S.PENDING or (s.status is S.SCHEDULED and not handles):
+                await transition(db, s, S.CANCELLED, reason=reason)
+                return None
+            if s.status is S.ERROR:  # its containers went when it failed
+                info, data = s.status_info, s.status_data
+                await transition(db, s, S.TERMINATED, reason=reason, info=info, data=data)
+                return None
+            if s.status is not S.TERMINATING:
+                await transition(db, s, S.TERMINATING, reason=reason)
+        if forced:
+            self._spawn(self._destroy_all(handles))
+            return await self._finish(session_id, reason, [], None)
+        results, error = await self._destroy_all(handles)
+        stats = await self._finish(session_id, reason, results, error)
+        return stats
+
+    async def _finish(
+        self,
+        session_id: uuid.UUID,
+        reason: str,
+        results: list[DestroyResult],
+        error: str | None,
+    ) -> dict[str, Any] | None:
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is not None and s.status is S.TERMINATING:
+                await self._store_results(db, results)
+                data = {"error": {"reason": "destroy-failed", "message": error}} if error else None
+                await transition(db, s, S.TERMINATED, reason=reason, data=data)
+        self._on_release()
+        return _stats(results)
+
+    async def restart(self, session_id: uuid.UUID) -> None:
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is None:
+                raise SessionNotFound(f"No session {session_id}.")
+            await transition(db, s, S.RESTARTING, reason="user-requested")
+            handles = await kernel_handles(db, s.id)
+        restarted = []
+        try:
+            for h in handles:
+                restarted.append(await self._agents.restart_kernel(h.addr, h.kernel_id))
+        except AgentError as e:
+            await self.fail(session_id, "restart-failed", str(e))
+            raise
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is not None and s.status is S.RESTARTING:
+                for info in restarted:
+                    k = await db.get(Kernel, info.kernel_id) if info else None
+                    if info is not None and k is not None:
+                        k.service_ports = [p.model_dump(mode="json") for p in info.service_ports]
+                await transition(db, s, S.RUNNING, reason="restarted")
+
+    async def mark_failed(
+        self,
+        db: AsyncSession,
+        s: Session,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> list[KernelHandle]:
+        """Inside the caller's transaction: ``s`` becomes ERROR with ``reason`` as its status
+        info and ``message`` in its status data. Returns the containers to clean up."""
+        data = {"error": {"reason": reason, "message": message, **(details or {})}}
+        await transition(db, s, S.ERROR, reason=reason, data=data)
+        s.result = SessionResult.FAILURE
+        self._on_release()
+        return await kernel_handles(db, s.id)
+
+    async def fail(self, session_id: uuid.UUID, reason: str, message: str) -> None:
+        """End a session that has gone wrong, unless it already ended, and clean up."""
+        async with self._db() as db, db.begin():
+            s = await load_for_update(db, session_id)
+            if s is None or s.status in FINAL_STATUSES or s.status is S.ERROR:
+                return
+            handles = await self.mark_failed(db, s, reason, message)
+        await self.clean_up(handles)
+
+    async def clean_up(self, handles: list[KernelHandle]) -> None:
+        """Destroy the containers of failed kernels and keep their logs."""
+        results, _ = await self._destroy_all(handles)
+        if results:
+            async with self._db() as db, db.begin():
+                await self._store_results(db, results)
+
+    def clean_up_later(self, handles: list[KernelHandle]) -> None:
+        if handles:
+            self._spawn(self.clean_up(handles))
+
+    async def _destroy_all(
+        self, handles: list[KernelHandle]
+    ) -> tuple[list[DestroyResult], str | None]:
+        results: list[DestroyResult] = []
+        error = None
+        for h in handles:
+            try:
+                results.append(await self._agents.destroy_kernel(h.addr, h.kernel_id))
+            except AgentError as e:
+                log.warning("could not destroy kernel %s on %s: %s", h.kernel_id, h.agent_id, e)
+                error = str(e)
+        return results, error
+
+    @staticmethod
+    async def _store_results(db: AsyncSession, results: list[DestroyResult]) -> None:
+        for r in results:
+            k = await db.get(Kernel, r.kernel_id)
+            if k is None:
+                continue
+            if r.container_log is not None:
+                k.container_log = r.container_log
+            if r.last_stat is not None:
+                k.last_stat = dict(r.last_stat)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,291 @@
+"""Creating (or reusing) a session, and describing one (API_CONTRACT §2.1, §2.5).
+
+A create request is checked completely before anything is written: name, image, group,
+resources (including whether any alive agent could ever give them) and quota. Only then is the
+session added, PENDING, in one transaction that also re-checks the name under a lock on the
+owner's keypair. A failed request leaves no row and reaches no agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from dateutil.parser import isoparse
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backendai.common.errors import InvalidRequest, SessionAlreadyExists
+from backendai.common.statuses import SessionStatus as S
+from backendai.common.statuses import SessionType
+from backendai.manager.db.locks import lock_row
+from backendai.manager.db.meta import utcnow
+from backendai.manager.db.models import Image, Kernel, KeyPair, Session
+from backendai.manager.events import EventBus, Subscription
+from backendai.manager.lifecycle import LIVE_STATUSES, enqueue
+from backendai.manager.services import images
+from backendai.manager.services.auth import Principal
+from backendai.manager.services.session_checks import (
+    Owner,
+    check_capacity,
+    check_quota,
+    load_owner,
+    requested_resources,
+    resolve_group,
+)
+
+NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$")
+# Statuses a waiting create request returns on.
+_SETTLED = frozenset({S.RUNNING, S.ERROR, S.CANCELLED, S.TERMINATED, S.TERMINATING})
+_WAIT_POLL_S = 2.0
+
+
+class SessionConfig(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    mounts: list[str] = Field(default_factory=list, description="vfolder names to mount.")
+    environ: dict[str, str] = Field(default_factory=dict)
+    resources: dict[str, str | int | float] = Field(default_factory=dict)
+    resource_opts: dict[str, str | int | float] = Field(default_factory=dict)
+    scaling_group: str | None = Field(default=None, alias="scalingGroup")
+    mount_map: dict[str, str] = Field(default_factory=dict)
+    preopen_ports: list[int] = Field(default_factory=list)
+
+
+class CreateSessionRequest(BaseModel):
+    """``POST /session`` as Backend.AI's client 20.09 sends it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str | None = Field(
+        default=None, validation_alias=AliasChoices("name", "clientSessionToken", "sessName")
+    )
+    image: str = Field(min_length=1, validation_alias=AliasChoices("image", "lang"))
+    tag: str | None = None
+    config: SessionConfig = Field(default_factory=SessionConfig)
+    cluster_size: int = Field(default=1, ge=1, alias="clusterSize")
+    cluster_mode: Literal["single-node", "multi-node"] = Field(
+        default="single-node", alias="clusterMode"
+    )
+    starts_at: str | None = None
+    bootstrap_script: str | None = None
+    owner_access_key: str | None = None
+    domain: str | None = None
+    group: str | None = None
+    type: Literal["interactive", "batch", "INTERACTIVE", "BATCH"] = "interactive"
+    enqueue_only: bool = Field(default=False, alias="enqueueOnly")
+    max_wait_seconds: int = Field(default=0, ge=0, alias="maxWaitSeconds")
+    reuse_if_exists: bool = Field(default=True, alias="reuseIfExists")
+    startup_command: str | None = Field(default=None, alias="startupCommand")
+
+
+def service_ports_of(kernel: Kernel | None) -> list[dict[str, Any]]:
+    """The kernel's apps as the client lists them: ``{name, protocol, ports}``."""
+    if kernel is None:
+        return []
+    return [
+        {"name": p["name"], "protocol": p["protocol"], "ports": list(p.get("container_ports", []))}
+        for p in kernel.service_ports
+        if isinstance(p, dict) and "name" in p
+    ]
+
+
+@dataclass
+class CreateResult:
+    session: Session
+    created: bool
+    status: str  # a SessionStatus, or TIMEOUT when maxWaitSeconds ran out first
+    service_ports: list[dict[str, Any]]
+
+    def wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "sessionId": str(self.session.id),
+            "sessionName": self.session.name,
+            "status": self.status,
+            "created": self.created,
+            "servicePorts": self.service_ports,
+        }
+        if not self.created:
+            body["service_ports"] = self.service_ports  # manager 20.09's spelling on reuse
+        if self.session.status_info:
+            body["statusInfo"] = self.session.status_info
+        return body
+
+
+def validate_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidRequest(
+            f"Invalid session name {name!r}: use 4 to 64 characters of letters, digits, '_', "
+            "'-' and '.', starting and ending with a letter, a digit or '_'.",
+            data={"name": "4-64 characters matching \\w[\\w.-]*\\w"},
+        )
+
+
+def parse_starts_at(value: str | None, now: datetime) -> datetime | None:
+    """An ISO 8601 moment or a delay like ``30m``, ``2h``, ``1d``."""
+    if not value:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return now + timedelta(**{unit: int(m.group(1))})
+    try:
+        moment = isoparse(value)
+    except ValueError as e:
+        raise InvalidRequest(
+            f"Invalid starts_at {value!r}: use an ISO 8601 time or a delay like 30m, 2h or 1d."
+        ) from e
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def main_kernel(db: AsyncSession, session_id: uuid.UUID) -> Kernel | None:
+    return await db.scalar(
+        sa.select(Kernel)
+        .where(Kernel.session_id == session_id)
+        .order_by(Kernel.cluster_role != "main", Kernel.cluster_idx)
+        .limit(1)
+    )
+
+
+class SessionService:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        on_enqueue: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._on_enqueue = on_enqueue
+
+    async def create(self, principal: Principal, req: CreateSessionRequest) -> CreateResult:
+        name = req.name or f"pysdk-{secrets.token_hex(5)}"
+        validate_name(name)
+        if req.cluster_size != 1 or req.cluster_mode != "single-node":
+            raise InvalidRequest("Only single-container sessions (clusterSize 1) are supported.")
+        session_type = SessionType(req.type.upper())
+        if session_type is SessionType.BATCH and not req.startup_command:
+            raise InvalidRequest("A batch session needs a startupCommand to run.")
+        now = utcnow()
+        async with self._db() as db:
+            owner = await load_owner(db, principal, req.owner_access_key)
+            image = await images.resolve(db, req.image)
+            existing = await self._existing(db, owner.access_key, name)
+            if existing is not None:
+                return await self._reuse(db, existing, image, req)
+            group_id = await resolve_group(db, owner, req.domain, req.group)
+            slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
+            await check_capacity(db, slots, req.config.scaling_group)
+            await check_quota(db, owner)
+            starts_at = parse_starts_at(req.starts_at, now)
+        session = Session(
+            id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
+            domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
+            access_key=owner.access_key, scaling_group_name=req.config.scaling_group,
+            image=image.name, requested_slots=slots.to_json(), occupying_slots={},
+            resource_opts=opts, environ=dict(req.config.environ),
+            vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
+            bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
+            starts_at=starts_at, created_at=now,
+        )  # fmt: skip
+        kernel = Kernel(
+            id=session.id, session_id=session.id, image=image.name,
+            architecture=image.architecture, requested_slots=slots.to_json(),
+            preopen_ports=list(req.config.preopen_ports),
+        )  # fmt: skip
+        async with self._bus.subscribe() as sub:
+            async with self._db() as db, db.begin():
+                await lock_row(db, KeyPair.access_key, owner.access_key)
+                existing = await self._existing(db, owner.access_key, name)
+                if existing is None:
+                    await enqueue(db, session, [kernel], reason="user-requested")
+            if existing is not None:  # created by a concurrent request meanwhile
+                async with self._db() as db:
+                    return await self._reuse(db, existing, image, req)
+            self._on_enqueue()
+            if req.enqueue_only:
+                return CreateResult(session, True, S.PENDING.value, [])
+            return await self._wait(sub, session.id, req.max_wait_seconds)
+
+    async def _existing(self, db: AsyncSession, access_key: str, name: str) -> Session | None:
+        return await db.scalar(
+            sa.select(Session).where(
+                Session.access_key == access_key,
+                Session.name == name,
+                Session.status.in_(LIVE_STATUSES),
+            )
+        )
+
+    async def _reuse(
+        self, db: AsyncSession, s: Session, image: Image, req: CreateSessionRequest
+    ) -> CreateResult:
+        if not req.reuse_if_exists or s.image != image.name:
+            why = (
+                "you asked not to reuse it"
+                if not req.reuse_if_exists
+                else f"it runs {s.image}, not {image.name}"
+            )
+            raise SessionAlreadyExists(
+                f"A session named {s.name!r} already exists ({s.status.value}) and {why}. "
+                "Choose another name or terminate it first.",
+                data={"existingSessionId": str(s.id)},
+            )
+        return CreateResult(s, False, s.status.value, service_ports_of(await main_kernel(db, s.id)))
+
+    async def _wait(self, sub: Subscription, session_id: uuid.UUID, max_wait: int) -> CreateResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait if max_wait > 0 else None
+        while True:
+            async with self._db() as db:
+                s = await db.get_one(Session, session_id)
+                if s.status in _SETTLED:
+                    ports = service_ports_of(await main_kernel(db, s.id))
+                    return CreateResult(s, True, s.status.value, ports)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return CreateResult(s, True, "TIMEOUT", [])
+            wait = _WAIT_POLL_S if left is None else min(left, _WAIT_POLL_S)
+            try:
+                while (ev := await sub.get(max_wait=wait)) is not None:
+                    if ev.session_id == session_id:
+                        break
+            except EOFError:
+                await asyncio.sleep(min(wait, 0.5))
+
+    async def info(self, s: Session) -> dict[str, Any]:
+        """``GET /session/{name}``: manager 20.09's shape."""
+        async with self._db() as db:
+            k = await main_kernel(db, s.id)
+        registry, _, tag = images.split_name(s.image)
+        now = utcnow()
+        return {
+            "domainName": s.domain_name,
+            "groupId": str(s.group_id),
+            "userId": str(s.user_uuid),
+            "lang": s.image,
+            "image": s.image,
+            "registry": registry,
+            "tag": tag,
+            "containerId": k.container_id if k else None,
+            "occupiedSlots": s.occupying_slots or s.requested_slots,
+            "occupiedShares": k.occupied_shares if k else {},
+            "environ": s.environ,
+            "status": s.status.value,
+            "statusInfo": s.status_info,
+            "statusData": s.status_data,
+            "age": int(((s.terminated_at or now) - s.created_at).total_seconds() * 1000),
+            "creationTime": s.created_at.isoformat(),
+            "terminationTime": s.terminated_at.isoformat() if s.terminated_at else None,
+            "numQueriesExecuted": k.num_queries if k else 0,
+            "lastStat": k.last_stat if k else None,
+        }
+
+
+__all__ = ["CreateResult", "CreateSessionRequest", "Owner", "SessionService"]

@@ -1,0 +1,261 @@
+"""A fake agent: the agent API of ``backendai.common.agent_protocol`` on an aiohttp test server,
+keeping "containers" in memory, with slow and failing variants (``create_delay``,
+``fail_create``). It records every call, so tests can assert what reached the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tarfile
+import urllib.parse
+import uuid
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from backendai.common.agent_protocol import (
+    AGENT_TOKEN_HEADER,
+    AgentHeartbeat,
+    ContainerInfo,
+    ContainerState,
+    DestroyResult,
+    DownloadRequest,
+    FileEntry,
+    ImageInfo,
+    KernelCreated,
+    KernelCreateRequest,
+    KernelEvent,
+    KernelEventKind,
+    ListFilesRequest,
+    ListFilesResult,
+    ServicePort,
+)
+from tests.fixtures.platform import TEST_AGENT_TOKEN, ManagerHarness
+
+GiB = 1024**3
+PYTHON_LABELS = {
+    "ai.backend.kernelspec": "1",
+    "ai.backend.resource.min.cpu": "1",
+    "ai.backend.resource.min.mem": "256m",
+    "ai.backend.service-ports": "ttyd:http:7681,sshd:tcp:2200",
+}
+PYTHON_IMAGES = [
+    ImageInfo(name="backendai/python:3.11-debian12", digest="sha256:aa", size_bytes=1,
+              labels=PYTHON_LABELS),
+    ImageInfo(name="backendai/python:latest", digest="sha256:aa", size_bytes=1,
+              labels=PYTHON_LABELS),
+    ImageInfo(name="backendai/base:debian12", digest="sha256:bb", size_bytes=1, labels={}),
+]  # fmt: skip
+
+
+def _problem(status: int, msg: str) -> web.Response:
+    body = {"type": "https://api.backend.ai/probs/agent-error", "title": "Agent error", "msg": msg}
+    return web.json_response(body, status=status)
+
+
+class FakeAgent:
+    def __init__(
+        self,
+        agent_id: str = "agent-1",
+        *,
+        cpu: int = 4,
+        mem: int = 8 * GiB,
+        images: list[ImageInfo] | None = None,
+        create_delay: float = 0.0,
+        fail_create: str | None = None,
+        token: str = TEST_AGENT_TOKEN,
+    ) -> None:
+        self.agent_id = agent_id
+        self.slots = {"cpu": str(cpu), "mem": str(mem)}
+        self.images = PYTHON_IMAGES if images is None else images
+        self.create_delay = create_delay
+        self.fail_create = fail_create
+        self.token = token
+        self.containers: dict[uuid.UUID, ContainerInfo] = {}
+        self.created: dict[uuid.UUID, KernelCreated] = {}
+        self.create_calls: list[KernelCreateRequest] = []
+        self.destroy_calls: list[uuid.UUID] = []
+        self.restart_calls: list[uuid.UUID] = []
+        self.uploads: list[tuple[str, bytes]] = []
+        self.executions: list[dict[str, Any]] = []
+        self.server = TestServer(self._app())
+
+    @property
+    def addr(self) -> str:
+        return f"http://{self.server.host}:{self.server.port}"
+
+    async def start(self) -> None:
+        await self.server.start_server()
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    # What the agent reports to the manager ------------------------------------------------
+
+    def heartbeat(self) -> AgentHeartbeat:
+        return AgentHeartbeat(
+            agent_id=self.agent_id, addr=self.addr, version="test", available_slots=self.slots,
+            containers=list(self.containers.values()), images=self.images,
+        )  # fmt: skip
+
+    async def send_heartbeat(self, manager: ManagerHarness, token: str | None = None) -> int:
+        resp = await manager.client.post(
+            "/internal/agents/heartbeat",
+            json=self.heartbeat().model_dump(mode="json"),
+            headers={AGENT_TOKEN_HEADER: token or self.token},
+        )
+        return resp.status
+
+    async def send_exit(
+        self, manager: ManagerHarness, kernel_id: uuid.UUID, *, oom: bool = False
+    ) -> int:
+        self.containers[kernel_id] = self.containers[kernel_id].model_copy(
+            update={"state": ContainerState.EXITED, "exit_code": 137 if oom else 1,
+                    "oom_killed": oom}
+        )  # fmt: skip
+        ev = KernelEvent(
+            agent_id=self.agent_id, kernel_id=kernel_id, kind=KernelEventKind.TERMINATED,
+            reason="oom-killed" if oom else "self-terminated", exit_code=137 if oom else 1,
+        )  # fmt: skip
+        resp = await manager.client.post(
+            "/internal/agents/events",
+            json=ev.model_dump(mode="json"),
+            headers={AGENT_TOKEN_HEADER: self.token},
+        )
+        return resp.status
+
+    # The agent API ---------------------------------------------------------------------------
+
+    def _app(self) -> web.Application:
+        @web.middleware
+        async def check_token(request: web.Request, handler: Any) -> web.StreamResponse:
+            if request.headers.get(AGENT_TOKEN_HEADER) != self.token:
+                return _problem(401, "bad agent token")
+            return await handler(request)  # type: ignore[no-any-return]
+
+        app = web.Application(middlewares=[check_token])
+        app.router.add_post("/v1/kernels", self._create)
+        app.router.add_get("/v1/kernels", self._list)
+        app.router.add_delete("/v1/kernels/{kid}", self._destroy)
+        app.router.add_post("/v1/kernels/{kid}/restart", self._restart)
+        app.router.add_get("/v1/kernels/{kid}/execute", self._execute)
+        app.router.add_post("/v1/kernels/{kid}/upload", self._upload)
+        app.router.add_post("/v1/kernels/{kid}/download", self._download)
+        app.router.add_post("/v1/kernels/{kid}/files", self._files)
+        app.router.add_get("/v1/kernels/{kid}/logs", self._logs)
+        return app
+
+    def _kid(self, request: web.Request) -> uuid.UUID:
+        kid = uuid.UUID(request.match_info["kid"])
+        if kid not in self.containers:
+            raise web.HTTPNotFound()
+        return kid
+
+    async def _create(self, request: web.Request) -> web.Response:
+        req = KernelCreateRequest.model_validate(await request.json())
+        self.create_calls.append(req)
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
+        if self.fail_create:
+            return _problem(500, self.fail_create)
+        if req.kernel_id not in self.created:  # idempotent
+            self.created[req.kernel_id] = KernelCreated(
+                kernel_id=req.kernel_id, container_id=f"c-{req.kernel_id.hex[:12]}",
+                service_ports=[
+                    ServicePort(name="ttyd", protocol="http", container_ports=[7681]),
+                    ServicePort(name="sshd", protocol="tcp", container_ports=[2200]),
+                ],
+                occupied_slots=req.slots,
+            )  # fmt: skip
+            self.containers[req.kernel_id] = ContainerInfo(
+                kernel_id=req.kernel_id, session_id=req.session_id,
+                container_id=self.created[req.kernel_id].container_id,
+                state=ContainerState.RUNNING,
+            )  # fmt: skip
+        return web.json_response(self.created[req.kernel_id].model_dump(mode="json"))
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response([c.model_dump(mode="json") for c in self.containers.values()])
+
+    async def _destroy(self, request: web.Request) -> web.Response:
+        kid = uuid.UUID(request.match_info["kid"])
+        self.destroy_calls.append(kid)
+        if self.containers.pop(kid, None) is None:
+            return _problem(404, "no such kernel")
+        result = DestroyResult(
+            kernel_id=kid, container_log=f"log of {kid}\n",
+            last_stat={"mem": {"current": "1024", "capacity": None, "unit_hint": "bytes"}},
+        )  # fmt: skip
+        return web.json_response(result.model_dump(mode="json"))
+
+    async def _restart(self, request: web.Request) -> web.Response:
+        kid = self._kid(request)
+        self.restart_calls.append(kid)
+        restarted = self.created[kid].model_copy(
+            update={"service_ports": [ServicePort(name="ttyd", protocol="http",
+                                                  container_ports=[7681], host_ports=[30001])]}
+        )  # fmt: skip
+        return web.json_response(restarted.model_dump(mode="json"))
+
+    async def _execute(self, request: web.Request) -> web.WebSocketResponse:
+        self._kid(request)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        first = await ws.receive_json()
+        self.executions.append(first)
+        code = first.get("code", "")
+        if code == "input":
+            await ws.send_json({"status": "waiting-input", "console": [], "options": {}})
+            answer = await ws.receive_str()
+            out = f"got {answer}\n"
+        elif code == "sleep":
+            interrupt = await ws.receive_json()
+            out = f"interrupted: {interrupt.get('interrupt')}\n"
+        else:
+            await ws.send_json({"status": "continued", "console": [["stdout", "partial "]]})
+            out = f"ran {code}\n"
+        await ws.send_json({"status": "finished", "console": [["stdout", out]], "exitCode": 0,
+                            "options": {}, "files": []})  # fmt: skip
+        await ws.close()
+        return ws
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self._kid(request)
+        async for part in await request.multipart():
+            assert isinstance(part, aiohttp.BodyPartReader)
+            assert part.name == "src"
+            name = urllib.parse.unquote(part.filename or "")  # as the real agent does
+            self.uploads.append((name, bytes(await part.read())))
+        return web.Response(status=204)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        self._kid(request)
+        req = DownloadRequest.model_validate(await request.json())
+        with aiohttp.MultipartWriter("mixed") as mp:
+            for name in req.files:
+                if name == "missing.txt":
+                    return _problem(400, "The file is not found.")
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w") as tar:
+                    data = f"content of {name}".encode()
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                mp.append(buf.getvalue(), {"Content-Type": "application/x-tar"})
+        resp = web.Response(body=mp)
+        return resp
+
+    async def _files(self, request: web.Request) -> web.Response:
+        self._kid(request)
+        req = ListFilesRequest.model_validate(await request.json())
+        entry = FileEntry(filename="main.py", size=10, mode="-rw-r--r--", mtime=1.5, ctime=1.5,
+                          atime=1.5)  # fmt: skip
+        result = ListFilesResult(files=[entry], abspath=f"/home/work/{req.path}".rstrip("/."))
+        return web.json_response(json.loads(result.model_dump_json()))
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        kid = self._kid(request)
+        return web.Response(text=f"live log of {kid}\n")
