@@ -5,9 +5,10 @@ PY := .venv/bin
 DATA_DIR ?= $(HOME)/.local/share/backendai
 PORT ?= 8081
 WEBSERVER_PORT ?= 8090
+AGENT_PORT ?= 6001
 
 up: setup-up
-	$(PY)/backendai-server up --data-dir $(DATA_DIR) --port $(PORT) --webserver-port $(WEBSERVER_PORT)
+	$(PY)/backendai-server up --data-dir $(DATA_DIR) --port $(PORT) --webserver-port $(WEBSERVER_PORT) --agent-port $(AGENT_PORT)
 
 test: setup-test lint typecheck
 	$(PY)/pytest -q -ra

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from backendai.agent.main import create_app as create_agent_app
+from backendai.agent.main import run_agent
+from backendai.agent.settings import AgentSettings
 from backendai.common.errors import PlatformError
 from backendai.common.settings import load_settings
+from backendai.manager.agent_client import load_agent_token
 from backendai.manager.app import create_app as create_manager_app
 from backendai.manager.db.engine import create_engine, create_session_factory
 from backendai.manager.db.migrate import upgrade
@@ -30,6 +36,14 @@ CONFIG_OPTION = click.option(
     default=None,
     help="A TOML settings file with [manager], [webserver], ... tables.",
 )
+
+
+def local_agent_id(data_dir: Path) -> str:
+    """An agent id unique to this installation: two platforms sharing one Docker Engine (a
+    developer's `make up` and a test run) must never take each other's containers for their
+    own, which they would with the same hostname-based id."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}-{digest}"
 
 
 def _fail(e: PlatformError) -> None:
@@ -73,12 +87,14 @@ async def _init_database(settings: ManagerSettings) -> Any:
     default=None,
     help="Webserver (login, web UI) port. [default: 8090]",
 )
+@click.option("--agent-port", type=int, default=None, help="Local agent API port. [default: 6001]")
 def up(
     config_file: Path | None,
     data_dir: Path | None,
     host: str | None,
     port: int | None,
     webserver_port: int | None,
+    agent_port: int | None,
 ) -> None:
     """Start the whole platform on this machine in the foreground (embedded defaults)."""
     try:
@@ -86,6 +102,18 @@ def up(
             ManagerSettings, config_file, data_dir=data_dir, host=host, port=port
         )
         web = load_settings(WebserverSettings, config_file, host=host, port=webserver_port)
+        manager_url = f"http://{manager.host}:{manager.port}"
+        agent = load_settings(
+            AgentSettings,
+            config_file,
+            host=host,
+            port=agent_port,
+            manager_url=manager_url,
+            token=load_agent_token(manager),
+            data_dir=manager.data_dir / "agent",
+        )
+        if "id" not in agent.model_fields_set:
+            agent = agent.model_copy(update={"id": local_agent_id(manager.data_dir)})
     except PlatformError as e:
         _fail(e)
         return
@@ -97,12 +125,12 @@ def up(
             doc = credentials.write(manager.data_dir, urls[0], urls[1], users)
             credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE)
 
-        web_settings = web.model_copy(
-            update={"manager_url": f"http://{manager.host}:{manager.port}"}
-        )
+        web_settings = web.model_copy(update={"manager_url": manager_url})
         sites = [
             Site("manager", create_manager_app(manager, migrate=False), manager.host, manager.port),
             Site("webserver", create_webserver_app(web_settings), web.host, web.port),
+            # Last: its first heartbeat finds the manager already listening.
+            Site("agent", create_agent_app(agent), agent.host, agent.port),
         ]
         await serve(sites, ready)
 
@@ -136,6 +164,18 @@ def manager_cmd(config_file: Path | None) -> None:
         )
 
     asyncio.run(run())
+
+
+@main.command("agent")
+@CONFIG_OPTION
+def agent_cmd(config_file: Path | None) -> None:
+    """Run an agent: the containers of this node (needs [agent] token and manager_url)."""
+    try:
+        settings = load_settings(AgentSettings, config_file)
+    except PlatformError as e:
+        _fail(e)
+        return
+    asyncio.run(run_agent(settings))
 
 
 @main.command("webserver")
