@@ -184,12 +184,24 @@ async def test_files_and_logs(docker_agent: DockerAgent) -> None:
     assert "this is my code" in await resp.text()
 
 
-async def test_query_oom_kills_the_interpreter_not_the_session(docker_agent: DockerAgent) -> None:
-    kernel_id = (await docker_agent.create(slots={"cpu": "1", "mem": str(64 * MiB)}))["kernel_id"]
-    frames = await docker_agent.run(kernel_id, "x = bytearray(200 * 2**20)")
-    assert frames[-1]["exitCode"] == 137
-    assert "ran out of memory (memory limit: 64 MiB)" in console(frames, "stderr")
-    assert await docker_agent.stdout(kernel_id, "print('still here')") == "still here\n"
+async def test_query_oom_ends_the_kernel_as_oom_killed(
+    settings: AgentSettings, manager: StubManager
+) -> None:
+    """Code that outgrows the memory limit ends its kernel; the manager hears oom-killed."""
+    watched = settings.model_copy(update={"manager_url": manager.url})
+    async with TestClient(TestServer(create_app(watched))) as client:
+        agent = DockerAgent(client, watched)
+        kernel_id = (await agent.create(slots={"cpu": "1", "mem": str(64 * MiB)}))["kernel_id"]
+        try:
+            frames = await agent.run(kernel_id, "x = bytearray(200 * 2**20)")
+            assert frames[-1]["exitCode"] == 137
+            assert "memory limit: 64 MiB" in console(frames, "stderr") + console(frames, "stdout")
+            await manager.wait_for("events", 1)
+            assert manager.events[0]["reason"] == "oom-killed"
+            assert manager.events[0]["kernel_id"] == kernel_id
+            assert "64 MiB" in manager.events[0]["message"]
+        finally:
+            await client.delete(f"/v1/kernels/{kernel_id}", headers=HEADERS)
 
 
 async def test_container_oom_is_reported(settings: AgentSettings, manager: StubManager) -> None:

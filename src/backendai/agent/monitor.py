@@ -8,6 +8,7 @@ breaks (engine restart) or at start, a scan reports what died while nobody was w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
@@ -35,6 +36,7 @@ class ContainerMonitor:
         self.registry, self.backend, self.link = registry, backend, link
         self.agent_id = registry.settings.id
         self.reported: set[tuple[str, str]] = set()  # (container id, start time) already told
+        self.ended_by_oom: set[uuid.UUID] = set()  # kernels we stopped for hitting the limit
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -61,9 +63,11 @@ class ContainerMonitor:
 
     async def handle(self, event: ContainerEvent) -> None:
         if event.action == "oom":
-            # A process was killed; the container may well live on (the runner restarts its
-            # interpreter and tells the user). Only the container's death is reported.
-            log.info("an OOM kill in container %s", event.container_id[:12])
+            # The kernel reached its memory limit. Its interpreter's state is gone and the
+            # limit is what the user asked for, so the session ends as ERROR (oom-killed)
+            # rather than limping on: the kill makes the container die with OOMKilled set,
+            # and its death is reported below like any other.
+            await self._end_after_oom(event.container_id)
             return
         try:
             record = await self.backend.inspect(event.container_id)
@@ -72,6 +76,23 @@ class ContainerMonitor:
         if record.state not in (ContainerState.EXITED, ContainerState.DEAD):
             return  # restarted meanwhile
         self.report(record)
+
+    async def _end_after_oom(self, container_id: str) -> None:
+        try:
+            record = await self.backend.inspect(container_id)
+        except (ContainerNotFound, PlatformError):
+            return
+        try:
+            kernel_id = uuid.UUID(record.labels[LABEL_KERNEL_ID])
+        except (KeyError, ValueError):
+            return
+        if kernel_id not in self.registry.kernels or kernel_id in self.registry.quiet:
+            return
+        log.warning("kernel %s ran out of memory: ending it", kernel_id)
+        # Docker may not flag a container OOMKilled when its main process was not the victim.
+        self.ended_by_oom.add(kernel_id)
+        with contextlib.suppress(ContainerNotFound, PlatformError):
+            await self.backend.stop(container_id, grace=0)
 
     def report(self, record: ContainerRecord) -> None:
         try:
@@ -83,7 +104,10 @@ class ContainerMonitor:
         if kernel is None or kernel_id in self.registry.quiet or key in self.reported:
             return
         self.reported.add(key)
-        oom = record.oom_killed and record.exit_code in (None, 137)
+        oom = kernel_id in self.ended_by_oom or (
+            record.oom_killed and record.exit_code in (None, 137)
+        )
+        self.ended_by_oom.discard(kernel_id)
         if oom:
             limit = kernel.slots.get("mem") or record.memory
             shown = format_amount("mem", ResourceSlot({"mem": limit})["mem"]) if limit else "?"

@@ -160,8 +160,11 @@ class Run:
                 for pipe in interp.pipes:
                     pipe.drain(self.out)
                 oom = returncode == -signal.SIGKILL and oom_kills() > ooms
-                lost = oom_message() if oom else f"\nThe interpreter exited ({returncode}).\n"
-                self.out.add("stderr", lost + "Its variables are lost; a new one is ready.\n")
+                if oom:  # the agent ends the session: its memory limit was reached
+                    self.out.add("stderr", oom_message() + "The session is ending (oom-killed).\n")
+                else:
+                    lost = f"\nThe interpreter exited ({returncode}).\n"
+                    self.out.add("stderr", lost + "Its variables are lost; a new one is ready.\n")
                 exit_code, self.done = exit_status(returncode), True
 
         def interrupt() -> None:
