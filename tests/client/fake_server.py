@@ -15,11 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from backendai.common import signing
+
+if TYPE_CHECKING:
+    from tests.client.fake_sessions import SessionRoutes
 
 PROBS = "https://api.backend.ai/probs/"
 GqlHandler = Callable[[dict[str, Any]], Any]
@@ -58,6 +61,12 @@ class FakeBackend:
     requests: list[Recorded] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     cookie_name: str = "AIOHTTP_SESSION"
+    sessions: SessionRoutes = field(init=False)
+
+    def __post_init__(self) -> None:
+        from tests.client.fake_sessions import SessionRoutes  # it imports this module
+
+        self.sessions = SessionRoutes(self)
 
     # -- inspection helpers -------------------------------------------------------------
 
@@ -81,6 +90,7 @@ class FakeBackend:
             app.router.add_post(prefix + "/admin/graphql", self._legacy_gql)
             app.router.add_route("*", prefix + "/echo/{tail:.*}", self._echo)
         app.router.add_get("/fail/{status}", self._fail)
+        self.sessions.add_routes(app)
         return app
 
     @web.middleware

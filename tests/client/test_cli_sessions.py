@@ -127,6 +127,24 @@ def test_unknown_format_key(api_mode: str, backend: FakeBackend) -> None:
     assert len(backend.gql_requests()) == 1  # the list was never queried
 
 
+def test_detail_with_a_live_session(api_mode: str, backend: FakeBackend) -> None:
+    """A row as the manager sends it for a real session: nulls, JSON strings, timestamps."""
+    item = {
+        **SESSION,
+        "tag": None,
+        "created_at": "2021-09-01T12:00:00+00:00",
+        "occupied_slots": '{"cpu": "1", "mem": "536870912"}',
+    }
+    _serve_sessions(backend, [item], admin=False)
+    detail = run_cli("ps", "--detail")
+    assert detail.exit_code == 0
+    header, _, row = detail.stdout.splitlines()
+    assert header.endswith("Result     Tag    Created At                 Occupied Resource")
+    assert row.endswith(
+        'UNDEFINED         2021-09-01T12:00:00+00:00  {"cpu": "1", "mem": "536870912"}'
+    )
+
+
 def test_name_only_and_detail(api_mode: str, backend: FakeBackend) -> None:
     _serve_sessions(backend, [{"name": "a1234"}, {"name": "b1234"}], admin=False)
     assert run_cli("ps", "--name-only").stdout == "a1234\nb1234\n"

@@ -12,14 +12,22 @@ from backendai.client.exceptions import (
     BackendClientError,
     BackendError,
 )
+from backendai.client.func.compute_session import ComputeSession
+from backendai.client.func.session_streams import SSEMessage, StreamPty
+from backendai.client.legacy import AsyncKernel, Kernel
 from backendai.client.session import AsyncSession, Session
 
 __all__ = [
     "APIConfig",
     "APIVersionWarning",
+    "AsyncKernel",
     "AsyncSession",
     "BackendAPIError",
     "BackendClientError",
     "BackendError",
+    "ComputeSession",
+    "Kernel",
+    "SSEMessage",
     "Session",
+    "StreamPty",
 ]

@@ -5,6 +5,9 @@
 * session mode: ``{endpoint}/func/{path}`` (except ``/server/*``), never signed; the login
   cookie rides in the session's cookie jar.
 
+Streams (WebSockets and server-sent events, ``streaming=True``) send no ``Content-Type``
+header; they are signed with ``application/octet-stream``, which is what the server sees.
+
 A non-2xx answer raises :class:`BackendAPIError` with the parsed problem JSON; a failure to
 get any answer raises :class:`BackendClientError` after every configured endpoint was tried.
 """
@@ -17,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from http import HTTPStatus
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +38,11 @@ from backendai.common.signing import signed_headers
 if TYPE_CHECKING:
     from backendai.client.session import AsyncSession
 
-__all__ = ["Request", "Response", "build_url", "endpoint_host"]
+__all__ = ["STREAM_CONTENT_TYPE", "Request", "Response", "build_url", "endpoint_host"]
 
 QueryParams = Mapping[str, str | int | float]
+STREAM_CONTENT_TYPE = "application/octet-stream"
+WS_HEARTBEAT = 30.0  # seconds between pings, like the official client
 
 
 def endpoint_host(endpoint: str) -> str:
@@ -110,7 +116,9 @@ class Request:
     """An API request bound to an open :class:`AsyncSession`.
 
     ``json`` sets a JSON body (also allowed on GET and DELETE, as the API expects);
-    ``content`` sets a raw body with ``content_type`` (default ``text/plain``).
+    ``content`` sets a raw body with ``content_type`` (default ``text/plain``);
+    ``multipart`` sends a multipart body (file uploads); ``streaming`` marks a WebSocket or
+    event-stream request (no body, no ``Content-Type``).
     """
 
     def __init__(
@@ -123,14 +131,21 @@ class Request:
         json: Any = None,
         content: bytes | str | None = None,
         content_type: str | None = None,
+        multipart: aiohttp.MultipartWriter | None = None,
+        streaming: bool = False,
     ) -> None:
         self.session = session
         self.method = method.upper()
         self.path = path
         self.params = params
+        self.streaming = streaming
+        self.body: bytes | aiohttp.MultipartWriter
         if json is not None:
             self.body = _dumps(json)
             self.content_type = "application/json"
+        elif multipart is not None:
+            self.body = multipart
+            self.content_type = multipart.content_type  # with the boundary
         else:
             self.body = content.encode() if isinstance(content, str) else (content or b"")
             self.content_type = content_type or "text/plain"
@@ -148,8 +163,11 @@ class Request:
         headers: CIMultiDict[str] = CIMultiDict()
         headers["User-Agent"] = config.user_agent
         headers["X-BackendAI-Domain"] = config.domain
-        headers["Content-Type"] = self.content_type
-        bare_type = self.content_type.split(";")[0].strip().lower()
+        if self.streaming:
+            bare_type = STREAM_CONTENT_TYPE
+        else:
+            headers["Content-Type"] = self.content_type
+            bare_type = self.content_type.split(";")[0].strip().lower()
         if config.endpoint_type == "api" and not config.is_anonymous and not anonymous:
             headers.update(
                 signed_headers(
@@ -196,6 +214,45 @@ class Request:
         finally:
             raw.release()
 
+    @asynccontextmanager
+    async def connect_websocket(self) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """Open a WebSocket (``GET`` upgraded) and yield it; it is closed on exit.
+
+        A refused handshake raises BackendAPIError with the HTTP status (the server's
+        problem body is not available through the WebSocket handshake).
+        """
+        session = self.session
+        attempts = len(session.config.endpoints)
+        ws: aiohttp.ClientWebSocketResponse | None = None
+        for attempt in range(attempts):
+            endpoint = session.current_endpoint
+            url = self.url_for(endpoint)
+            headers = self.headers_for(endpoint, url)
+            try:
+                ws = await session.http.ws_connect(
+                    url,
+                    headers=headers,
+                    autoping=True,
+                    heartbeat=WS_HEARTBEAT,
+                    max_msg_size=0,  # execution output frames can be large
+                )
+                break
+            except aiohttp.WSServerHandshakeError as e:
+                reason = _reason_phrase(e.status, e.message)
+                raise BackendAPIError(e.status, reason, _handshake_problem(url, e)) from e
+            except (aiohttp.ClientConnectionError, TimeoutError) as e:
+                if attempt + 1 < attempts:
+                    session.rotate_endpoint()
+                    continue
+                raise BackendClientError(_connection_message(endpoint, e)) from e
+            except aiohttp.ClientError as e:
+                raise BackendClientError(f"The WebSocket to {url} failed: {e}") from e
+        assert ws is not None
+        try:
+            yield ws
+        finally:
+            await ws.close()
+
     async def _send(self, *, anonymous: bool) -> aiohttp.ClientResponse:
         session = self.session
         timeout = aiohttp.ClientTimeout(
@@ -210,7 +267,12 @@ class Request:
             headers = self.headers_for(endpoint, url, anonymous=anonymous)
             try:
                 return await session.http.request(
-                    self.method, url, data=self.body, headers=headers, timeout=timeout
+                    self.method,
+                    url,
+                    # No body at all on streams: aiohttp would add a Content-Type for one.
+                    data=None if self.streaming else self.body,
+                    headers=headers,
+                    timeout=timeout,
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as e:
                 if attempt + 1 < attempts:
@@ -220,6 +282,23 @@ class Request:
             except aiohttp.ClientError as e:
                 raise BackendClientError(f"The request to {url} failed: {e}") from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason_phrase(status: int, fallback: str) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return fallback
+
+
+def _handshake_problem(url: URL, error: aiohttp.WSServerHandshakeError) -> dict[str, Any]:
+    slug = {401: "auth-failed", 403: "generic-forbidden", 404: "generic-not-found"}.get(
+        error.status, "generic-bad-request"
+    )
+    return {
+        "type": f"https://api.backend.ai/probs/{slug}",
+        "title": f"The server refused the WebSocket connection to {url.path}.",
+    }
 
 
 def _dumps(value: Any) -> bytes:

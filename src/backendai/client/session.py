@@ -61,7 +61,7 @@ class AsyncSession:
         on_announcement: AnnouncementHandler | None = None,
         state_dir: Path | None = None,
     ) -> None:
-        self.config = config if config is not None else APIConfig.from_env()
+        self.config: APIConfig = config if config is not None else APIConfig.from_env()
         self.api_version: tuple[int, str] = self.config.api_version
         self.state_dir = state_dir
         self._on_announcement = on_announcement
@@ -79,6 +79,7 @@ class AsyncSession:
         self.Domain: Domain[AsyncMode] = Domain(self)
         self.Group: Group[AsyncMode] = Group(self)
         self.ComputeSession: ComputeSession[AsyncMode] = ComputeSession(self)
+        self.Kernel = self.ComputeSession  # the name in Backend.AI's older SDKs
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -209,6 +210,7 @@ class Session:
         self.Domain: Domain[SyncMode] = Domain(self._async, worker)
         self.Group: Group[SyncMode] = Group(self._async, worker)
         self.ComputeSession: ComputeSession[SyncMode] = ComputeSession(self._async, worker)
+        self.Kernel = self.ComputeSession  # the name in Backend.AI's older SDKs
 
     @property
     def config(self) -> APIConfig:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import click
 
 from backendai.client.config import APIConfig
 from backendai.client.exceptions import BackendError
-from backendai.client.session import Session
+from backendai.client.session import AsyncSession, Session
 
 from .pretty import print_error, print_info
 
@@ -66,4 +66,12 @@ def cli_session() -> Iterator[Session]:
     config = load_config()
     announce = current_state().announce
     with exit_on_error(), Session(config=config, on_announcement=announce) as session:
+        yield session
+
+
+@asynccontextmanager
+async def async_cli_session() -> AsyncIterator[AsyncSession]:
+    """An open :class:`AsyncSession` (for streaming commands); SDK errors propagate."""
+    config = load_config()
+    async with AsyncSession(config=config, on_announcement=current_state().announce) as session:
         yield session

@@ -14,7 +14,12 @@ from .admin.sessions import info
 from .auth import login, logout
 from .config import config
 from .connection import CLIState
+from .events import events
+from .files import download, ls, upload
+from .logs import logs
 from .ps import ps
+from .run import run
+from .session import restart, start, terminate
 
 
 def _show_warning(
@@ -56,5 +61,11 @@ def main(ctx: click.Context, skip_sslcert_validation: bool) -> None:
         click.echo(ctx.get_help())
 
 
-for command in (admin, config, info, login, logout, ps):
+for command in (
+    admin, config, download, events, info, login, logout, logs, ls, ps, restart, run, start,
+    terminate, upload,
+):  # fmt: skip
     main.add_command(command)
+# Backend.AI's client offers "terminate" also as "rm" and "kill".
+main.add_command(terminate, "rm")
+main.add_command(terminate, "kill")
