@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import Runner, api_env
+from tests.compat.conftest import Runner, api_env, session_env
 from tests.fixtures.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat, pytest.mark.docker]
@@ -165,3 +165,13 @@ def test_bad_input_is_refused_and_leaves_nothing(
 def _containers() -> set[str]:
     out = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True)
     return set(out.stdout.split())
+
+
+def test_session_mode_run_through_the_webserver(cli: Runner, live_server: LiveServer) -> None:
+    demo = live_server.user("demo")
+    env = session_env(live_server)
+    login = cli("login", env=env, stdin=f"{demo['email']}\n{demo['password']}\n")
+    assert "Login succeeded" in login.stdout + login.stderr
+    r = cli("run", "--rm", "-c", "print('via the webserver')", "python", env=env)
+    assert "via the webserver" in r.stdout, r.stderr
+    assert "Cleaned up the session." in r.stderr

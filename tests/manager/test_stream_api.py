@@ -127,3 +127,33 @@ async def test_logs_live_and_after_termination(platform: ManagerHarness, joined:
     await platform.signed("DELETE", "/session/logs-1")
     resp = await platform.signed("GET", "/session/logs-1/logs")
     assert await resp.json() == {"result": {"logs": f"log of {kid}\n"}}  # kept at the end
+
+
+async def test_interrupt_reaches_the_running_code(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    await create(platform, "exec-int")
+    ws = await _execute(platform, "exec-int")
+    await ws.send_json({"code": "sleep", "mode": "query", "options": {}})
+    for _ in range(50):  # the relay registers once the agent socket is open
+        resp = await platform.signed("POST", "/session/exec-int/interrupt")
+        assert resp.status == 204
+        try:
+            frame = await ws.receive_json(timeout=0.1)
+        except TimeoutError:
+            continue
+        assert frame["console"] == [["stdout", "interrupted: True\n"]]
+        break
+    else:
+        raise AssertionError("the interrupt never reached the running code")
+    await ws.close()
+
+
+async def test_execute_without_websocket_is_a_clear_400(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    await create(platform, "exec-plain")
+    path = "/stream/session/exec-plain/execute"
+    resp = await platform.client.get(path, headers=platform.stream_headers(path))
+    problem = await json_of(resp)
+    assert resp.status == 400 and "WebSocket" in problem["msg"]

@@ -6,6 +6,7 @@ trusts signatures, so the webserver signs each request as the user it belongs to
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -13,7 +14,13 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from backendai.common.errors import AuthenticationFailed, InternalError
+from backendai.common.errors import (
+    AuthenticationFailed,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    PlatformError,
+)
 from backendai.common.signing import signed_headers
 from backendai.webserver.context import WebserverContext, context_of, current_login
 from backendai.webserver.sessions import LoginSession
@@ -81,6 +88,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
             "You are not logged in, or your login expired: run `backend.ai login` again."
         )
     rel_url = request.raw_path[len("/func") :] or "/"
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await _forward_websocket(request, ctx, session, rel_url)
     body = await request.read() if request.body_exists else b""
     content_type = request.headers.get("Content-Type")
     bare_type = request.content_type if content_type else "application/octet-stream"
@@ -112,6 +121,56 @@ async def forward(request: web.Request) -> web.StreamResponse:
             await response.write(chunk)
         await response.write_eof()
         return response
+
+
+async def _forward_websocket(
+    request: web.Request, ctx: WebserverContext, session: LoginSession, rel_url: str
+) -> web.StreamResponse:
+    """Relay a WebSocket (execute, PTY, app tunnels) to the manager, frame by frame."""
+    headers = _signing_headers(ctx, session, "GET", rel_url, "application/octet-stream")
+    try:
+        upstream = await ctx.http.ws_connect(
+            _manager_url(ctx, rel_url), headers=headers, max_msg_size=0, autoping=True
+        )
+    except aiohttp.WSServerHandshakeError as e:
+        # The manager refused (e.g. no such session): pass its status on as a problem.
+        raise _refused(e.status, e.message) from e
+    except aiohttp.ClientError as e:
+        raise InternalError(f"The manager at {ctx.settings.manager_url} is unreachable: {e}") from e
+    ws = web.WebSocketResponse(max_msg_size=0)
+    await ws.prepare(request)
+
+    async def pump(
+        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+        sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    ) -> None:
+        async for msg in source:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                await sink.send_str(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                await sink.send_bytes(msg.data)
+            else:
+                break
+
+    up = asyncio.create_task(pump(ws, upstream))
+    down = asyncio.create_task(pump(upstream, ws))
+    try:
+        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (up, down):
+            task.cancel()
+        await asyncio.gather(up, down, return_exceptions=True)
+        await upstream.close()
+        await ws.close()
+    return ws
+
+
+def _refused(status: int, message: str) -> PlatformError:
+    if status == 404:
+        return NotFound(f"The manager refused the stream: {message}")
+    if status in (401, 403):
+        return AuthenticationFailed(f"The manager refused the stream: {message}")
+    return InvalidRequest(f"The manager refused the stream (HTTP {status}): {message}")
 
 
 def setup(app: web.Application) -> None:

@@ -13,10 +13,40 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from backendai.common.errors import InvalidRequest
 from backendai.manager.api.session import session_from_request
 from backendai.manager.context import context_of
 
 Sender = Callable[[aiohttp.WSMessage], Awaitable[bool]]
+
+
+class RunningExecutions:
+    """The agent sockets of the executions in flight, per session, so that a separate
+    ``POST /session/{name}/interrupt`` can reach the code that is running."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[uuid.UUID, set[aiohttp.ClientWebSocketResponse]] = {}
+
+    def add(self, session_id: uuid.UUID, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._by_session.setdefault(session_id, set()).add(ws)
+
+    def discard(self, session_id: uuid.UUID, ws: aiohttp.ClientWebSocketResponse) -> None:
+        sockets = self._by_session.get(session_id)
+        if sockets is not None:
+            sockets.discard(ws)
+            if not sockets:
+                del self._by_session[session_id]
+
+    async def interrupt(self, session_id: uuid.UUID) -> int:
+        """Interrupt every execution of the session; returns how many were running."""
+        sockets = list(self._by_session.get(session_id, ()))
+        for ws in sockets:
+            if not ws.closed:
+                await ws.send_json({"interrupt": True})
+        return len(sockets)
+
+
+EXECUTIONS_KEY = web.AppKey("running_executions", RunningExecutions)
 
 
 def _sender(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> Sender:
@@ -52,10 +82,16 @@ async def _pump(
 
 async def execute(request: web.Request) -> web.WebSocketResponse:
     ctx = context_of(request)
+    ws = web.WebSocketResponse(max_msg_size=0)
     s = await session_from_request(request)
     target = await ctx.kernels.start_query(s)
+    if not ws.can_prepare(request).ok:
+        raise InvalidRequest(
+            "This route speaks WebSocket: connect with an Upgrade: websocket request."
+        )
     agent_ws = await ctx.agent_client.connect_execute(target.addr, target.kernel_id)
-    ws = web.WebSocketResponse(max_msg_size=0)
+    running = request.app[EXECUTIONS_KEY]
+    running.add(s.id, agent_ws)
     try:
         await ws.prepare(request)
         await ctx.idle.touch(s.id)
@@ -65,6 +101,7 @@ async def execute(request: web.Request) -> web.WebSocketResponse:
 
         await _relay(ws, agent_ws, touch, s.id)
     finally:
+        running.discard(s.id, agent_ws)
         await agent_ws.close()
         await ws.close()
     return ws
@@ -86,11 +123,20 @@ async def _relay(
         await asyncio.gather(up, down, return_exceptions=True)
 
 
+async def interrupt(request: web.Request) -> web.Response:
+    """POST /session/{name}/interrupt: stop the code running in the session, keep the session."""
+    s = await session_from_request(request)
+    await request.app[EXECUTIONS_KEY].interrupt(s.id)
+    return web.Response(status=204)
+
+
 async def apps(request: web.Request) -> web.Response:
     s = await session_from_request(request)
     return web.json_response(await context_of(request).kernels.apps(s))
 
 
 def setup(app: web.Application) -> None:
+    app[EXECUTIONS_KEY] = RunningExecutions()
     app.router.add_get("/stream/session/{name}/execute", execute)
+    app.router.add_post("/session/{name}/interrupt", interrupt)
     app.router.add_get("/stream/session/{name}/apps", apps)
