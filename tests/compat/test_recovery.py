@@ -26,7 +26,7 @@ def test_sessions_survive_a_killed_agent(cli: Runner, tmp_path: Path) -> None:
     ports = (free_port(), free_port(), free_port())
     proc = start_server(data_dir, ports)
     try:
-        server = load_server(data_dir)
+        server = load_server(data_dir, ports)
         env = api_env(server)
         r = cli("run", "-t", "survivor", "-c", "kept = 'state'", "python", env=env)
         assert "exit code = 0" in r.stderr, r.stderr

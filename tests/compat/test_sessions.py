@@ -154,17 +154,12 @@ def test_bad_input_is_refused_and_leaves_nothing(
 ) -> None:
     env = api_env(live_server)
     before = set(names_of(cli, live_server, "-s", "ALL"))
-    containers_before = _containers()
+    kernels_before = live_server.agent_kernels()
     r = cli("run", *args, env=env)
     assert complaint in r.stdout + r.stderr
     assert "Execution finished" not in r.stderr
     assert set(names_of(cli, live_server, "-s", "ALL")) == before
-    assert _containers() == containers_before
-
-
-def _containers() -> set[str]:
-    out = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
+    assert live_server.agent_kernels() == kernels_before
 
 
 def test_session_mode_run_through_the_webserver(cli: Runner, live_server: LiveServer) -> None:
