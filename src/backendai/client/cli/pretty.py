@@ -120,3 +120,24 @@ def print_error(exc: BaseException, *, file: IO[str] | None = None) -> None:
     click.echo(f"{text}\r", nl=False, file=out)
     click.echo("", file=out)
     out.flush()
+
+
+def report_unready_session(label: object, status: str | None) -> bool:
+    """Say why a session that is not RUNNING is not used; False when ``status`` is none of
+    the states this knows (the caller words that one itself)."""
+    if status == "PENDING":
+        print_info(f"Session ID {label} is enqueued for scheduling.")
+    elif status == "SCHEDULED":
+        print_info(f"Session ID {label} is scheduled and about to be started.")
+    elif status == "TERMINATED":
+        print_warn(
+            f"Session ID {label} is already terminated.\n"
+            "This may be an error in the compute_session image."
+        )
+    elif status == "TIMEOUT":
+        print_info(f"Session ID {label} is still on the job queue.")
+    elif status in ("ERROR", "CANCELLED"):
+        print_fail(f"Session ID {label} has an error during scheduling/startup or cancelled.")
+    else:
+        return False
+    return True

@@ -31,7 +31,15 @@ from backendai.client.session import AsyncSession
 from .connection import async_cli_session
 from .execution import AsyncComputeSession, CaseOutput, InterruptHandler, execute, run_until_done
 from .formatting import format_stats
-from .pretty import format_error, print_done, print_error, print_fail, print_info, print_warn
+from .pretty import (
+    format_error,
+    print_done,
+    print_error,
+    print_fail,
+    print_info,
+    print_warn,
+    report_unready_session,
+)
 from .ranges import RANGE_EXPR, Case, RangeSpec, TemplateError, expand_cases
 from .session_options import (
     env_option,
@@ -262,20 +270,7 @@ async def _create(
             else:
                 print_done(f"[{idx}] Reusing session {cs.name}...")
         return cs
-    if cs.status == "PENDING":
-        print_info(f"Session ID {name} is enqueued for scheduling.")
-    elif cs.status == "SCHEDULED":
-        print_info(f"Session ID {name} is scheduled and about to be started.")
-    elif cs.status == "TERMINATED":
-        print_warn(
-            f"Session ID {name} is already terminated.\n"
-            "This may be an error in the compute_session image."
-        )
-    elif cs.status == "TIMEOUT":
-        print_info(f"Session ID {name} is still on the job queue.")
-    elif cs.status in ("ERROR", "CANCELLED"):
-        print_fail(f"Session ID {name} has an error during scheduling/startup or cancelled.")
-    else:
+    if not report_unready_session(name, cs.status):
         print_warn(f"Session ID {name} is {cs.status}; not running the code.")
     return None
 

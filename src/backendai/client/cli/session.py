@@ -12,7 +12,14 @@ from backendai.client.exceptions import BackendAPIError, BackendError
 
 from .connection import cli_session
 from .formatting import format_stats
-from .pretty import print_done, print_error, print_fail, print_info, print_wait, print_warn
+from .pretty import (
+    print_done,
+    print_error,
+    print_info,
+    print_wait,
+    print_warn,
+    report_unready_session,
+)
 from .session_options import (
     env_option,
     extra_options,
@@ -100,26 +107,13 @@ def start(
             preopen_ports=parse_ports(preopen),
         )
     sid = cs.id
-    if cs.status == "PENDING":
-        print_info(f"Session ID {sid} is enqueued for scheduling.")
-    elif cs.status == "SCHEDULED":
-        print_info(f"Session ID {sid} is scheduled and about to be started.")
-    elif cs.status == "RUNNING":
+    if cs.status == "RUNNING":
         state = "created and ready" if cs.created else "already running and ready"
         print_info(f"Session ID {sid} is {state}.")
         if cs.service_ports:
             names = ", ".join(str(port.get("name")) for port in cs.service_ports)
             print_info(f"This session provides the following app services: {names}")
-    elif cs.status == "TERMINATED":
-        print_warn(
-            f"Session ID {sid} is already terminated.\n"
-            "This may be an error in the compute_session image."
-        )
-    elif cs.status == "TIMEOUT":
-        print_info(f"Session ID {sid} is still on the job queue.")
-    elif cs.status in ("ERROR", "CANCELLED"):
-        print_fail(f"Session ID {sid} has an error during scheduling/startup or cancelled.")
-    else:
+    elif not report_unready_session(sid, cs.status):
         print_info(f"Session ID {sid} is {cs.status}.")
 
 
