@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backendai.common.errors import PermissionDenied
+from backendai.common.errors import InvalidRequest, PermissionDenied
 from backendai.manager.services.auth import Principal
 
 
@@ -30,3 +30,10 @@ class GQLContext:
         if domain_name is not None and domain_name != self.principal.domain_name:
             raise PermissionDenied(f"You may not look into the domain {domain_name}.")
         return self.principal.domain_name
+
+
+def page(limit: int, offset: int) -> tuple[int, int]:
+    """A list query's window, capped so that one query cannot read a whole table."""
+    if limit < 0 or offset < 0:
+        raise InvalidRequest("limit and offset must not be negative.")
+    return min(limit, 1000), offset

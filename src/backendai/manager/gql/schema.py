@@ -5,28 +5,31 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from backendai.manager.gql import identity, sessions
+from backendai.manager.gql import domains as domain_q
+from backendai.manager.gql import keypairs as keypair_q
+from backendai.manager.gql import sessions as session_q
+from backendai.manager.gql import users as user_q
 from backendai.manager.gql.scalars import JSON_STRING_SCALAR, JSONString
 
 
 @strawberry.type
 class Query:
-    keypair: identity.KeyPairNode = strawberry.field(resolver=identity.resolve_keypair)
-    keypairs: list[identity.KeyPairNode] = strawberry.field(resolver=identity.resolve_keypairs)
-    keypair_list: identity.KeyPairList = strawberry.field(resolver=identity.resolve_keypair_list)
-    user: identity.UserNode = strawberry.field(resolver=identity.resolve_user)
-    user_from_uuid: identity.UserNode = strawberry.field(resolver=identity.resolve_user_from_uuid)
-    users: list[identity.UserNode] = strawberry.field(resolver=identity.resolve_users)
-    user_list: identity.UserList = strawberry.field(resolver=identity.resolve_user_list)
-    domain: identity.DomainNode = strawberry.field(resolver=identity.resolve_domain)
-    domains: list[identity.DomainNode] = strawberry.field(resolver=identity.resolve_domains)
-    group: identity.GroupNode = strawberry.field(resolver=identity.resolve_group)
-    groups: list[identity.GroupNode] = strawberry.field(resolver=identity.resolve_groups)
-    compute_session_list: sessions.ComputeSessionList = strawberry.field(
-        resolver=sessions.resolve_compute_session_list
+    keypair: keypair_q.KeyPairNode = strawberry.field(resolver=keypair_q.resolve_keypair)
+    keypairs: list[keypair_q.KeyPairNode] = strawberry.field(resolver=keypair_q.resolve_keypairs)
+    keypair_list: keypair_q.KeyPairList = strawberry.field(resolver=keypair_q.resolve_keypair_list)
+    user: user_q.UserNode = strawberry.field(resolver=user_q.resolve_user)
+    user_from_uuid: user_q.UserNode = strawberry.field(resolver=user_q.resolve_user_from_uuid)
+    users: list[user_q.UserNode] = strawberry.field(resolver=user_q.resolve_users)
+    user_list: user_q.UserList = strawberry.field(resolver=user_q.resolve_user_list)
+    domain: domain_q.DomainNode = strawberry.field(resolver=domain_q.resolve_domain)
+    domains: list[domain_q.DomainNode] = strawberry.field(resolver=domain_q.resolve_domains)
+    group: domain_q.GroupNode = strawberry.field(resolver=domain_q.resolve_group)
+    groups: list[domain_q.GroupNode] = strawberry.field(resolver=domain_q.resolve_groups)
+    compute_session_list: session_q.ComputeSessionList = strawberry.field(
+        resolver=session_q.resolve_compute_session_list
     )
-    compute_session: sessions.ComputeSessionNode | None = strawberry.field(
-        resolver=sessions.resolve_compute_session
+    compute_session: session_q.ComputeSessionNode | None = strawberry.field(
+        resolver=session_q.resolve_compute_session
     )
 
 
