@@ -47,6 +47,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> AgentSettings:
         "id": "test-agent",
         "cpu": 4,
         "mem": 8 * 2**30,
+        "pool_size": 0,  # the warm pool's own tests turn it on (test_pool*.py)
     }
     return AgentSettings(**(values | overrides))
 

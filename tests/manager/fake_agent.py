@@ -29,6 +29,7 @@ from backendai.common.agent_protocol import (
     KernelCreateRequest,
     KernelEvent,
     KernelEventKind,
+    KernelStats,
     ListFilesRequest,
     ListFilesResult,
     ServicePort,
@@ -65,6 +66,7 @@ class FakeAgent:
         mem: int = 8 * GiB,
         images: list[ImageInfo] | None = None,
         create_delay: float = 0.0,
+        destroy_delay: float = 0.0,
         fail_create: str | None = None,
         token: str = TEST_AGENT_TOKEN,
     ) -> None:
@@ -72,6 +74,8 @@ class FakeAgent:
         self.slots = {"cpu": str(cpu), "mem": str(mem)}
         self.images = PYTHON_IMAGES if images is None else images
         self.create_delay = create_delay
+        self.destroy_delay = destroy_delay
+        self.fail_stats = False
         self.fail_create = fail_create
         self.token = token
         self.containers: dict[uuid.UUID, ContainerInfo] = {}
@@ -141,6 +145,7 @@ class FakeAgent:
         app.router.add_get("/v1/kernels", self._list)
         app.router.add_delete("/v1/kernels/{kid}", self._destroy)
         app.router.add_post("/v1/kernels/{kid}/restart", self._restart)
+        app.router.add_get("/v1/kernels/{kid}/stats", self._stats)
         app.router.add_get("/v1/kernels/{kid}/execute", self._execute)
         app.router.add_post("/v1/kernels/{kid}/upload", self._upload)
         app.router.add_post("/v1/kernels/{kid}/download", self._download)
@@ -180,9 +185,18 @@ class FakeAgent:
     async def _list(self, request: web.Request) -> web.Response:
         return web.json_response([c.model_dump(mode="json") for c in self.containers.values()])
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        kid = self._kid(request)
+        if self.fail_stats:
+            return _problem(500, "no stats today")
+        stat = {"mem": {"current": "2048", "capacity": None, "unit_hint": "bytes"}}
+        return web.json_response(KernelStats(kernel_id=kid, last_stat=stat).model_dump(mode="json"))
+
     async def _destroy(self, request: web.Request) -> web.Response:
         kid = uuid.UUID(request.match_info["kid"])
         self.destroy_calls.append(kid)
+        if self.destroy_delay:
+            await asyncio.sleep(self.destroy_delay)
         if self.containers.pop(kid, None) is None:
             return _problem(404, "no such kernel")
         result = DestroyResult(

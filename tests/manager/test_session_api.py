@@ -169,14 +169,18 @@ async def test_agent_failure_is_error_without_leak(
 async def test_terminate_and_history(platform: ManagerHarness, joined: FakeAgent) -> None:
     _, body = await create(platform, "term-1")
     sid = body["sessionId"]
+    joined.destroy_delay = 0.3
     resp = await platform.signed("DELETE", "/session/term-1")
     assert resp.status == 200
+    # Answered at once, with the counters read just before; the container goes afterwards.
     stats = (await resp.json())["stats"]
-    assert stats["status"] == "terminated" and stats["mem"]["current"] == "1024"
-    s = await session_row(platform, sid)
-    assert s.status is SessionStatus.TERMINATED and s.terminated_at is not None
+    assert stats["status"] == "terminated" and stats["mem"]["current"] == "2048"
+    assert (await session_row(platform, sid)).status is SessionStatus.TERMINATING
+    s = await wait_status(platform, sid, SessionStatus.TERMINATED)
+    assert s.terminated_at is not None
     assert joined.destroy_calls == [uuid.UUID(sid)]
-    assert (await kernel_row(platform, sid)).container_log == f"log of {sid}\n"
+    k = await kernel_row(platform, sid)
+    assert k.container_log == f"log of {sid}\n" and k.last_stat["mem"]["current"] == "1024"
     assert (await history(platform, sid))[-2:] == [
         ("TERMINATING", "user-requested"), ("TERMINATED", "user-requested")
     ]  # fmt: skip
@@ -185,6 +189,25 @@ async def test_terminate_and_history(platform: ManagerHarness, joined: FakeAgent
     # The name is free again.
     status, again = await create(platform, "term-1")
     assert status == 201 and again["sessionId"] != sid
+
+
+async def test_terminate_without_stats(platform: ManagerHarness, joined: FakeAgent) -> None:
+    _, body = await create(platform, "nostat-1")
+    joined.fail_stats = True
+    resp = await platform.signed("DELETE", "/session/nostat-1")
+    assert resp.status == 200 and await resp.json() == {"stats": None}
+    await wait_status(platform, body["sessionId"], SessionStatus.TERMINATED)
+
+
+async def test_name_of_a_terminating_session(platform: ManagerHarness, joined: FakeAgent) -> None:
+    """`rm NAME && run -n NAME`: the new session waits for its namesake's end, not reuses it."""
+    _, body = await create(platform, "again-1")
+    joined.destroy_delay = 0.3
+    assert (await platform.signed("DELETE", "/session/again-1")).status == 200
+    status, again = await create(platform, "again-1")
+    assert status == 201 and again["sessionId"] != body["sessionId"]
+    assert again["status"] == "RUNNING"
+    assert (await session_row(platform, body["sessionId"])).status is SessionStatus.TERMINATED
 
 
 async def test_cancel_pending(platform: ManagerHarness, lost_agent: FakeAgent) -> None:

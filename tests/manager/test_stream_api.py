@@ -9,8 +9,9 @@ import uuid
 
 import aiohttp
 
+from backendai.common.statuses import SessionStatus
 from tests.fixtures.platform import ManagerHarness
-from tests.manager.conftest import create, json_of, kernel_row, session_row
+from tests.manager.conftest import create, json_of, kernel_row, session_row, wait_status
 from tests.manager.fake_agent import FakeAgent
 
 PROBS = "https://api.backend.ai/probs/"
@@ -125,6 +126,7 @@ async def test_logs_live_and_after_termination(platform: ManagerHarness, joined:
     resp = await platform.signed("GET", "/session/logs-1/logs")
     assert await resp.json() == {"result": {"logs": f"live log of {kid}\n"}}
     await platform.signed("DELETE", "/session/logs-1")
+    await wait_status(platform, kid, SessionStatus.TERMINATED)  # the log is kept at the end
     resp = await platform.signed("GET", "/session/logs-1/logs")
     assert await resp.json() == {"result": {"logs": f"log of {kid}\n"}}  # kept at the end
 

@@ -20,7 +20,7 @@ from backendai.common.statuses import SessionStatus
 from backendai.manager.db.models import Agent
 from tests.fixtures.live import free_port
 from tests.fixtures.platform import TEST_AGENT_TOKEN, ManagerHarness, running_manager
-from tests.manager.conftest import FAST, create, session_row
+from tests.manager.conftest import FAST, create, wait_status
 
 
 async def _wait_joined(manager: ManagerHarness, agent_id: str, within: float = 10) -> None:
@@ -74,5 +74,4 @@ async def test_session_round_trip(with_agent: ManagerHarness) -> None:
     assert [f["filename"] for f in json.loads((await resp.json())["files"])] == ["a.txt"]
     resp = await manager.signed("DELETE", "/session/real-1")
     assert resp.status == 200 and (await resp.json())["stats"]["status"] == "terminated"
-    s = await session_row(manager, sid)
-    assert s.status is SessionStatus.TERMINATED
+    await wait_status(manager, sid, SessionStatus.TERMINATED)

@@ -2,7 +2,9 @@
 
 Every step is idempotent per kernel id: the container carries the kernel id and everything
 needed to take it back (slots, service ports) in its labels, so a retried create returns the
-existing container and an agent restart re-adopts all of them without any other state.
+existing container and an agent restart re-adopts all of them without any other state. A kernel
+that claimed a warm pool container (``pool.py``) has no such labels; its claim record
+(``claims.py``) stands in for them.
 """
 
 from __future__ import annotations
@@ -14,27 +16,29 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from backendai.agent.backends.protocol import ContainerBackend, ContainerRecord
-from backendai.agent.errors import KernelCreationFailed, KernelNotFound
+from backendai.agent.claims import Claim, all_claims, read_claim, take_over
+from backendai.agent.errors import ContainerNotFound, KernelCreationFailed, KernelNotFound
 from backendai.agent.files import KernelFiles
 from backendai.agent.layout import (
-    CONTAINER_HOME,
-    CONTAINER_IPC,
-    CONTAINER_RUNNER,
     LABEL_AGENT_PORTS,
+    LABEL_POOL,
     LABEL_SERVICE_PORTS,
     LABEL_SLOTS,
     KernelPaths,
     install_runner,
     kernel_paths,
 )
+from backendai.agent.pool import PoolMember, WarmPool
 from backendai.agent.resources import Capacity, CoreAllocator, cores_needed
-from backendai.agent.runner_link import probe
+from backendai.agent.runner_link import configure, wait_ready
 from backendai.agent.settings import AgentSettings
-from backendai.agent.spec import build_spec, parse_service_ports
+from backendai.agent.spec import base_mounts, build_spec, parse_service_ports
 from backendai.common.agent_protocol import (
     LABEL_AGENT_ID,
     LABEL_KERNEL_ID,
@@ -44,6 +48,7 @@ from backendai.common.agent_protocol import (
     DestroyResult,
     KernelCreated,
     KernelCreateRequest,
+    KernelStats,
     MountSpec,
     ServicePort,
 )
@@ -63,6 +68,7 @@ class Kernel:
     slots: dict[str, str]
     mounts: list[MountSpec]
     service_ports: list[ServicePort]
+    claim: Claim | None = None  # set when it runs in a claimed warm pool container
 
     def with_host_ports(self, ports: dict[int, int]) -> None:
         for sp in self.service_ports:
@@ -87,7 +93,9 @@ class KernelRegistry:
         # Kernels being destroyed or restarted: their containers' exits are our doing.
         self.quiet: set[uuid.UUID] = set()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._claimed: dict[str, uuid.UUID] = {}  # claimed pool container id -> kernel id
         self.runner_dir = install_runner(settings.data_dir)
+        self.pool = WarmPool(settings, backend, self.runner_dir, capacity.cores)
 
     def _lock(self, kernel_id: uuid.UUID) -> asyncio.Lock:
         return self._locks.setdefault(kernel_id, asyncio.Lock())
@@ -102,9 +110,27 @@ class KernelRegistry:
         kernel = self.get(kernel_id)
         return KernelFiles(kernel.mounts, self.settings.uid, self.settings.gid)
 
+    def kernel_id_of(self, container_id: str, labels: Mapping[str, str]) -> uuid.UUID | None:
+        """The kernel one of our containers runs: from its labels, or from its claim."""
+        if LABEL_KERNEL_ID in labels:
+            try:
+                return uuid.UUID(labels[LABEL_KERNEL_ID])
+            except ValueError:
+                return None
+        return self._claimed.get(container_id)
+
+    def _claim_of(self, kernel_id: uuid.UUID) -> Claim | None:
+        kernel = self.kernels.get(kernel_id)
+        return kernel.claim if kernel is not None else read_claim(self.settings.data_dir, kernel_id)
+
     async def _find(self, kernel_id: uuid.UUID) -> list[ContainerRecord]:
         labels = {LABEL_AGENT_ID: self.settings.id, LABEL_KERNEL_ID: str(kernel_id)}
-        return await self.backend.list_containers(labels)
+        records = await self.backend.list_containers(labels)
+        claim = self._claim_of(kernel_id)
+        if claim is not None:
+            with contextlib.suppress(ContainerNotFound):
+                records.append(await self.backend.inspect(claim.container_id))
+        return records
 
     # --- create ------------------------------------------------------------------------------
 
@@ -112,20 +138,59 @@ class KernelRegistry:
         async with self._lock(req.kernel_id):
             found = await self._find(req.kernel_id)
             if found:
-                return await self._resume(found[0])
+                return await self._resume(req.kernel_id, found[0])
+            member = await self.pool.claim(req)
+            if member is not None:
+                try:
+                    return await self._claim(req, member)
+                except (PlatformError, OSError) as e:
+                    log.warning(
+                        "kernel %s could not claim the warm pool container %s (%s); starting "
+                        "a new one", req.kernel_id, member.container_id[:12], e,
+                    )  # fmt: skip
             return await self._create(req)
 
-    async def _resume(self, record: ContainerRecord) -> KernelCreated:
+    async def _resume(self, kernel_id: uuid.UUID, record: ContainerRecord) -> KernelCreated:
         """A create retried for a container that exists: finish what the first one began."""
-        kernel = self.kernels.get(_kernel_id(record)) or self._adopt(
-            await self.backend.inspect(record.id)
+        kernel = self.kernels.get(kernel_id) or self._adopt(
+            await self.backend.inspect(record.id), self._claim_of(kernel_id)
         )
         if record.state is ContainerState.CREATED:
             await self.backend.start(record.id)
         if record.state in (ContainerState.CREATED, ContainerState.RUNNING):
-            await self._wait_ready(kernel)
+            await wait_ready(
+                self.backend, record.id, kernel.paths.socket, self.settings.ready_timeout
+            )
             kernel.with_host_ports((await self.backend.inspect(record.id)).ports)
         return kernel.created()
+
+    async def _claim(self, req: KernelCreateRequest, member: PoolMember) -> KernelCreated:
+        """Make a warm pool container this kernel's: its limits, its environment, recorded."""
+        cpu = Decimal(req.slots.get("cpu", "1"))
+        cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
+        try:
+            claim = await take_over(self.backend, self.settings, req, member, cores)
+        except BaseException:
+            self.cores.release(req.kernel_id)
+            await asyncio.shield(self.pool.discard(member))
+            root = kernel_paths(self.settings.data_dir, req.kernel_id).root
+            await asyncio.to_thread(shutil.rmtree, root, True)
+            raise
+        mounts = base_mounts(member.paths, self.runner_dir)
+        kernel = self._claimed_kernel(claim, mounts, member.host_ports)
+        log.info("kernel %s claimed pool container %s", req.kernel_id, member.container_id[:12])
+        return kernel.created()
+
+    def _claimed_kernel(
+        self, claim: Claim, mounts: list[MountSpec], ports: dict[int, int]
+    ) -> Kernel:
+        service_ports = [p.model_copy(deep=True) for p in claim.service_ports]
+        kernel = Kernel(claim.kernel_id, claim.session_id, claim.container_id, claim.paths,
+                        dict(claim.slots), mounts, service_ports, claim)  # fmt: skip
+        kernel.with_host_ports(ports)
+        self.kernels[claim.kernel_id] = kernel
+        self._claimed[claim.container_id] = claim.kernel_id
+        return kernel
 
     async def _create(self, req: KernelCreateRequest) -> KernelCreated:
         s = self.settings
@@ -137,14 +202,7 @@ class KernelRegistry:
         uid = s.uid if req.uid is None else req.uid
         paths = kernel_paths(s.data_dir, req.kernel_id)
         await asyncio.to_thread(paths.prepare, uid, s.gid)
-        mounts = [
-            MountSpec(host_path=str(paths.home), container_path=str(CONTAINER_HOME)),
-            MountSpec(host_path=str(paths.ipc), container_path=str(CONTAINER_IPC)),
-            MountSpec(
-                host_path=str(self.runner_dir), container_path=str(CONTAINER_RUNNER), read_only=True
-            ),
-            *req.mounts,
-        ]
+        mounts = [*base_mounts(paths, self.runner_dir), *req.mounts]
         cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
         spec = build_spec(s, req, mounts, cores, service_ports)
         container_id = None
@@ -155,39 +213,17 @@ class KernelRegistry:
             )
             self.kernels[req.kernel_id] = kernel
             await self.backend.start(container_id)
-            await self._wait_ready(kernel)
+            await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
             kernel.with_host_ports((await self.backend.inspect(container_id)).ports)
             if req.bootstrap_script:
                 await self._bootstrap(kernel, req.bootstrap_script, f"{uid}:{s.gid}")
         except BaseException as e:
-            await asyncio.shield(self._discard(req.kernel_id, container_id, paths))
+            await asyncio.shield(self._discard(req.kernel_id, container_id, [paths.root]))
             if isinstance(e, PlatformError | asyncio.CancelledError):
                 raise
             raise KernelCreationFailed(f"The kernel could not be started: {e!r}") from e
         log.info("kernel %s started in container %s", req.kernel_id, container_id[:12])
         return kernel.created()
-
-    async def _wait_ready(self, kernel: Kernel) -> None:
-        """Until the runner answers on its socket; fail early if the container dies."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.ready_timeout
-        next_check = loop.time() + 0.25
-        while not await probe(kernel.paths.socket):
-            now = loop.time()
-            if now > deadline:
-                raise KernelCreationFailed(
-                    f"The kernel was not ready after {self.settings.ready_timeout:.0f} s."
-                )
-            if now > next_check:
-                next_check = now + 0.25
-                record = await self.backend.inspect(kernel.container_id)
-                if record.state is not ContainerState.RUNNING:
-                    tail = (await self.backend.logs(kernel.container_id))[-2000:]
-                    raise KernelCreationFailed(
-                        f"The container exited (code {record.exit_code}) before it was ready. "
-                        f"Its log ends with:\n{tail}"
-                    )
-            await asyncio.sleep(0.005)
 
     async def _bootstrap(self, kernel: Kernel, script: str, user: str) -> None:
         output = bytearray()
@@ -201,25 +237,38 @@ class KernelRegistry:
             log.warning("bootstrap of kernel %s exited %d: %s", kernel.kernel_id, code, output)
 
     async def _discard(
-        self, kernel_id: uuid.UUID, container_id: str | None, paths: KernelPaths
+        self, kernel_id: uuid.UUID, container_id: str | None, roots: list[Path]
     ) -> None:
         self.quiet.add(kernel_id)
         try:
             if container_id is not None:
                 with contextlib.suppress(PlatformError):
                     await self.backend.destroy(container_id)
-            self.kernels.pop(kernel_id, None)
+            kernel = self.kernels.pop(kernel_id, None)
+            if kernel is not None:
+                self._claimed.pop(kernel.container_id, None)
             self.cores.release(kernel_id)
-            await asyncio.to_thread(shutil.rmtree, paths.root, True)
+            for root in roots:
+                await asyncio.to_thread(shutil.rmtree, root, True)
         finally:
             self.quiet.discard(kernel_id)
 
-    # --- destroy, restart, adopt, list -------------------------------------------------------
+    # --- stats, destroy, restart, adopt, list ------------------------------------------------
+
+    async def stats(self, kernel_id: uuid.UUID) -> KernelStats:
+        kernel = self.get(kernel_id)
+        last_stat = None
+        with contextlib.suppress(PlatformError):
+            last_stat = await self.backend.stats(kernel.container_id)
+        return KernelStats(kernel_id=kernel_id, last_stat=last_stat)
 
     async def destroy(self, kernel_id: uuid.UUID) -> DestroyResult:
         """Idempotent: destroying a kernel that is not here returns an empty result."""
-        paths = kernel_paths(self.settings.data_dir, kernel_id)
+        roots = [kernel_paths(self.settings.data_dir, kernel_id).root]
         async with self._lock(kernel_id):
+            claim = self._claim_of(kernel_id)
+            if claim is not None:
+                roots.append(claim.paths.root)
             last_stat, container_log = None, None
             for record in await self._find(kernel_id):
                 if record.state is ContainerState.RUNNING:
@@ -229,7 +278,7 @@ class KernelRegistry:
                     container_log = (await self.backend.logs(record.id))[-LOG_KEEP:]
                 self.quiet.add(kernel_id)  # its exit is our doing, not news for the manager
                 await self.backend.destroy(record.id)
-            await self._discard(kernel_id, None, paths)
+            await self._discard(kernel_id, None, roots)
         self._locks.pop(kernel_id, None)
         return DestroyResult(kernel_id=kernel_id, last_stat=last_stat, container_log=container_log)
 
@@ -243,25 +292,44 @@ class KernelRegistry:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(kernel.paths.socket)  # so the probe waits for the new runner
                 await self.backend.start(kernel.container_id)
-                await self._wait_ready(kernel)
+                await wait_ready(
+                    self.backend, kernel.container_id, kernel.paths.socket,
+                    self.settings.ready_timeout,
+                )  # fmt: skip
+                if kernel.claim is not None:  # the container's own environment is neutral
+                    await configure(kernel.paths.socket, kernel.claim.environ)
                 kernel.with_host_ports((await self.backend.inspect(kernel.container_id)).ports)
             finally:
                 self.quiet.discard(kernel_id)
         return kernel.created()
 
+    async def start_pool(self) -> None:
+        """Start the warm pool (after ``adopt_all``): claimed containers are kernels now."""
+        claims = all_claims(self.settings.data_dir)
+        await self.pool.start({c.container_id for c in claims}, {c.paths.root for c in claims})
+
     async def adopt_all(self) -> list[Kernel]:
-        """Take back the containers labelled with our agent id (after an agent restart)."""
+        """Take back the containers labelled with our agent id (after an agent restart), and
+        the claimed warm pool containers; unclaimed ones are the pool's to remove."""
+        claims = {c.container_id: c for c in all_claims(self.settings.data_dir)}
         adopted = []
         for record in await self.backend.list_containers({LABEL_AGENT_ID: self.settings.id}):
+            claim = claims.get(record.id)
+            if LABEL_POOL in record.labels and claim is None:
+                continue
             try:
-                adopted.append(self._adopt(await self.backend.inspect(record.id)))
+                adopted.append(self._adopt(await self.backend.inspect(record.id), claim))
             except (KeyError, ValueError) as e:
                 log.warning("cannot adopt container %s (bad labels: %s)", record.id[:12], e)
         if adopted:
             log.info("re-adopted %d kernel(s)", len(adopted))
         return adopted
 
-    def _adopt(self, record: ContainerRecord) -> Kernel:
+    def _adopt(self, record: ContainerRecord, claim: Claim | None = None) -> Kernel:
+        if claim is not None and claim.container_id == record.id:
+            kernel = self._claimed_kernel(claim, record.mounts, record.ports)
+            self.cores.adopt(kernel.kernel_id, record.cpuset)
+            return kernel
         kernel_id = _kernel_id(record)
         ports = [
             ServicePort.model_validate(p)
@@ -282,20 +350,29 @@ class KernelRegistry:
         return kernel
 
     async def container_infos(self) -> list[ContainerInfo]:
-        records = await self.backend.list_containers({LABEL_AGENT_ID: self.settings.id})
-        return [
-            ContainerInfo(
-                kernel_id=_kernel_id(r),
-                session_id=uuid.UUID(r.labels[LABEL_SESSION_ID]),
-                container_id=r.id,
-                state=r.state,
-                exit_code=r.exit_code,
-                oom_killed=r.oom_killed,
-                started_at=r.started_at,
+        """Our kernels' containers as the manager sees them (warm pool members are not)."""
+        infos = []
+        for r in await self.backend.list_containers({LABEL_AGENT_ID: self.settings.id}):
+            kernel_id = self.kernel_id_of(r.id, r.labels)
+            kernel = self.kernels.get(kernel_id) if kernel_id is not None else None
+            if LABEL_SESSION_ID in r.labels:
+                session_id = uuid.UUID(r.labels[LABEL_SESSION_ID])
+            elif kernel is not None:
+                session_id = kernel.session_id
+            else:
+                continue
+            infos.append(
+                ContainerInfo(
+                    kernel_id=kernel_id,
+                    session_id=session_id,
+                    container_id=r.id,
+                    state=r.state,
+                    exit_code=r.exit_code,
+                    oom_killed=r.oom_killed,
+                    started_at=r.started_at,
+                )
             )
-            for r in records
-            if LABEL_KERNEL_ID in r.labels and LABEL_SESSION_ID in r.labels
-        ]
+        return infos
 
 
 def _kernel_id(record: ContainerRecord) -> uuid.UUID:

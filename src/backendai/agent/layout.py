@@ -5,6 +5,8 @@ Host side (under the agent's data dir)::
     runner/<hash>/runner/       the runner package, one copy per version (mounted read-only)
     kernels/<kernel-id>/home/   the container's /home/work (owned by the container user)
     kernels/<kernel-id>/ipc/    the runner's unix socket (mounted at /opt/backend.ai/ipc)
+    pool/<member-id>/home/, ipc/   the same for a warm pool container; they stay there when a
+                                kernel claims it, and kernels/<kernel-id>/claim.json says so
 
 A runner copy per content hash keeps running containers on the code they started with when the
 agent is upgraded.
@@ -35,6 +37,10 @@ LABEL_SESSION_NAME = "ai.backend.agent.session-name"
 LABEL_SESSION_TYPE = "ai.backend.agent.session-type"
 LABEL_AGENT_PORTS = "ai.backend.agent.service-ports"  # the kernel's ports, as JSON
 LABEL_SERVICE_PORTS = "ai.backend.service-ports"  # set by images
+# Marks a warm pool container (its value: the image). Such a container has no kernel or session
+# labels, even once claimed: labels cannot change, so claims are recorded in claim.json.
+LABEL_POOL = "ai.backend.agent.pool"
+CLAIM_FILE = "claim.json"
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,16 @@ def kernel_paths(data_dir: Path, kernel_id: uuid.UUID) -> KernelPaths:
     return KernelPaths(data_dir / "kernels" / str(kernel_id))
 
 
+def pool_paths(data_dir: Path, member_id: uuid.UUID) -> KernelPaths:
+    return KernelPaths(data_dir / "pool" / str(member_id))
+
+
 def container_name(kernel_id: uuid.UUID) -> str:
     return f"bai-kernel-{kernel_id}"
+
+
+def pool_container_name(member_id: uuid.UUID) -> str:
+    return f"bai-pool-{member_id}"
 
 
 def install_runner(data_dir: Path) -> Path:

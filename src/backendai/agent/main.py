@@ -1,4 +1,5 @@
-"""The agent process: its API, the re-adoption of running kernels, heartbeats and events.
+"""The agent process: its API, the re-adoption of running kernels, the warm pool, heartbeats
+and events.
 
 ``create_app(settings)`` gives the aiohttp application (so a launcher can serve it beside
 others); ``run_agent(settings)`` serves it on the configured address until cancelled.
@@ -47,6 +48,7 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
         registry = KernelRegistry(settings, engine, capacity)
         # Before serving: a kernel that survived an agent restart is usable at once.
         await registry.adopt_all()
+        await registry.start_pool()
         app[CONTEXT_KEY] = AgentContext(settings, engine, registry, capacity)
         link = ManagerLink(settings)
         tasks = []
@@ -66,6 +68,7 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await link.close()
+        await registry.pool.close()
         if backend is None:
             await engine.close()
 
@@ -75,7 +78,8 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
 
 
 async def run_agent(settings: AgentSettings) -> None:
-    """Serve the agent until cancelled. Kernels keep running when it stops."""
+    """Serve the agent until cancelled. Kernels keep running when it stops; the warm pool's
+    idle containers are removed."""
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     try:

@@ -16,9 +16,9 @@ from backendai.agent.backends.protocol import ContainerBackend, ContainerEvent, 
 from backendai.agent.errors import ContainerNotFound
 from backendai.agent.heartbeat import EVENTS_PATH, ManagerLink
 from backendai.agent.kernels import KernelRegistry
+from backendai.agent.layout import LABEL_POOL
 from backendai.common.agent_protocol import (
     LABEL_AGENT_ID,
-    LABEL_KERNEL_ID,
     ContainerState,
     KernelEvent,
     KernelEventKind,
@@ -82,11 +82,10 @@ class ContainerMonitor:
             record = await self.backend.inspect(container_id)
         except (ContainerNotFound, PlatformError):
             return
-        try:
-            kernel_id = uuid.UUID(record.labels[LABEL_KERNEL_ID])
-        except (KeyError, ValueError):
+        kernel_id = self.registry.kernel_id_of(record.id, record.labels)
+        if kernel_id is None or kernel_id not in self.registry.kernels:
             return
-        if kernel_id not in self.registry.kernels or kernel_id in self.registry.quiet:
+        if kernel_id in self.registry.quiet:
             return
         log.warning("kernel %s ran out of memory: ending it", kernel_id)
         # Docker may not flag a container OOMKilled when its main process was not the victim.
@@ -95,9 +94,10 @@ class ContainerMonitor:
             await self.backend.stop(container_id, grace=0)
 
     def report(self, record: ContainerRecord) -> None:
-        try:
-            kernel_id = uuid.UUID(record.labels[LABEL_KERNEL_ID])
-        except (KeyError, ValueError):
+        kernel_id = self.registry.kernel_id_of(record.id, record.labels)
+        if kernel_id is None:
+            if LABEL_POOL in record.labels:  # an idle warm pool container died: replace it
+                self.registry.pool.forget(record.id)
             return
         kernel = self.registry.kernels.get(kernel_id)
         key = (record.id, str(record.started_at))

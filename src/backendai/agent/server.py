@@ -102,6 +102,10 @@ async def destroy_kernel(request: web.Request) -> web.Response:
     return _json(await _registry(request).destroy(_kernel_id(request)))
 
 
+async def kernel_stats(request: web.Request) -> web.Response:
+    return _json(await _registry(request).stats(_kernel_id(request)))
+
+
 async def restart_kernel(request: web.Request) -> web.Response:
     return _json(await _registry(request).restart(_kernel_id(request)))
 
@@ -177,6 +181,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/kernels", list_kernels)
     r.add_delete("/v1/kernels/{kernel_id}", destroy_kernel)
     r.add_post("/v1/kernels/{kernel_id}/restart", restart_kernel)
+    r.add_get("/v1/kernels/{kernel_id}/stats", kernel_stats)
     r.add_get("/v1/kernels/{kernel_id}/execute", execute)
     r.add_post("/v1/kernels/{kernel_id}/upload", upload)
     r.add_post("/v1/kernels/{kernel_id}/download", download)

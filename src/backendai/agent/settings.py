@@ -75,6 +75,22 @@ class AgentSettings(ProcessSettings):
     ready_timeout: float = Field(
         default=60.0, gt=0, description="Seconds a new container may take to become ready."
     )
+    pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description=(
+            "Prepared containers (runner ready) kept running per pool image, so that a new "
+            "session of that image starts at once; 0 disables the warm pool."
+        ),
+    )
+    pool_images: list[str] | None = Field(
+        default=None,
+        description=(
+            "Full names of the images to keep prepared containers of. Default: the newest "
+            "tag of the python image this agent has (what the alias python names)."
+        ),
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -1,23 +1,29 @@
-"""The container spec of a new kernel: command, environment, labels, limits and ports."""
+"""Container specs of kernels and warm pool containers: command, environment, labels, limits."""
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from backendai.agent.backends.protocol import ContainerSpec
 from backendai.agent.layout import (
     CONTAINER_HOME,
     CONTAINER_IPC,
+    CONTAINER_RUNNER,
     CONTAINER_RUNTIME,
     LABEL_AGENT_PORTS,
+    LABEL_POOL,
     LABEL_SESSION_NAME,
     LABEL_SESSION_TYPE,
     LABEL_SLOTS,
     RUNNER_SOCKET,
+    KernelPaths,
     container_name,
+    pool_container_name,
 )
 from backendai.agent.settings import AgentSettings
 from backendai.common.agent_protocol import (
@@ -37,6 +43,15 @@ RUNNER_COMMAND = [
     "/bin/sh", "-c", f'cd {CONTAINER_RUNTIME} && exec python3 -m runner "$@"', "runner",
     "--socket", str(CONTAINER_IPC / RUNNER_SOCKET), "--workdir", str(CONTAINER_HOME),
 ]  # fmt: skip
+
+
+def base_mounts(paths: KernelPaths, runner_dir: Path) -> list[MountSpec]:
+    """Every container's own directories: /home/work, the runner's socket dir, the runner."""
+    return [
+        MountSpec(host_path=str(paths.home), container_path=str(CONTAINER_HOME)),
+        MountSpec(host_path=str(paths.ipc), container_path=str(CONTAINER_IPC)),
+        MountSpec(host_path=str(runner_dir), container_path=str(CONTAINER_RUNNER), read_only=True),
+    ]
 
 
 def parse_service_ports(label: str, preopen: Sequence[int] = ()) -> list[ServicePort]:
@@ -63,13 +78,21 @@ def parse_service_ports(label: str, preopen: Sequence[int] = ()) -> list[Service
     return ports
 
 
-def _environ(req: KernelCreateRequest, cores: int) -> dict[str, str]:
-    base = {
-        "HOME": str(CONTAINER_HOME),
-        "USER": "work",
-        "LOGNAME": "work",
-        "SHELL": "/bin/bash",
-        "LANG": "C.UTF-8",
+# The environment of every container; a kernel's adds its own (kernel_environ).
+BASE_ENV = {
+    "HOME": str(CONTAINER_HOME),
+    "USER": "work",
+    "LOGNAME": "work",
+    "SHELL": "/bin/bash",
+    "LANG": "C.UTF-8",
+}
+# A warm pool container's limits until a kernel claims it: enough for an idle runner.
+POOL_CPU = Decimal(1)
+POOL_MEMORY = 256 * 2**20
+
+
+def kernel_environ(req: KernelCreateRequest, cores: int) -> dict[str, str]:
+    base = BASE_ENV | {
         "BACKENDAI_KERNEL_ID": str(req.kernel_id),
         "BACKENDAI_SESSION_ID": str(req.session_id),
         "BACKENDAI_SESSION_NAME": req.session_name,
@@ -92,7 +115,7 @@ def build_spec(
         name=container_name(req.kernel_id),
         image=req.image,
         command=RUNNER_COMMAND,
-        env=_environ(req, len(cores)),
+        env=kernel_environ(req, len(cores)),
         labels={
             LABEL_AGENT_ID: settings.id,
             LABEL_KERNEL_ID: str(req.kernel_id),
@@ -109,6 +132,34 @@ def build_spec(
         cpuset=cores,
         memory=int(Decimal(req.slots["mem"])) if "mem" in req.slots else None,
         shm_size=int(parse_amount("mem", shm)) if shm else settings.default_shmem,
+        pids_limit=settings.pids_limit,
+        ports=sorted({p for sp in service_ports for p in sp.container_ports}),
+        port_bind_host=settings.port_bind_host,
+    )
+
+
+def build_pool_spec(
+    settings: AgentSettings,
+    image: str,
+    member_id: uuid.UUID,
+    mounts: list[MountSpec],
+    cores: list[int],
+    service_ports: list[ServicePort],
+) -> ContainerSpec:
+    """A warm pool container: locked down like a kernel, neutral until claimed."""
+    return ContainerSpec(
+        name=pool_container_name(member_id),
+        image=image,
+        command=RUNNER_COMMAND,
+        env=dict(BASE_ENV),
+        labels={LABEL_AGENT_ID: settings.id, LABEL_POOL: image},
+        user=f"{settings.uid}:{settings.gid}",
+        workdir=str(CONTAINER_HOME),
+        mounts=mounts,
+        cpu=POOL_CPU,
+        cpuset=cores,
+        memory=POOL_MEMORY,
+        shm_size=settings.default_shmem,
         pids_limit=settings.pids_limit,
         ports=sorted({p for sp in service_ports for p in sp.container_ports}),
         port_bind_host=settings.port_bind_host,

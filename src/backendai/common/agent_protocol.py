@@ -140,6 +140,13 @@ class ListFilesResult(BaseModel):
     errors: str = ""
 
 
+class KernelStats(BaseModel):
+    """A running kernel's counters now (Backend.AI's last_stat shape); None if it is not running."""
+
+    kernel_id: uuid.UUID
+    last_stat: dict[str, dict[str, str | None]] | None = None
+
+
 class DestroyResult(BaseModel):
     kernel_id: uuid.UUID
     last_stat: dict[str, dict[str, str | None]] | None = None

@@ -23,6 +23,7 @@ from backendai.common.agent_protocol import (
     DownloadRequest,
     KernelCreated,
     KernelCreateRequest,
+    KernelStats,
     ListFilesRequest,
     ListFilesResult,
 )
@@ -30,6 +31,8 @@ from backendai.common.errors import AgentError, InvalidRequest
 from backendai.manager.settings import ManagerSettings
 
 log = logging.getLogger(__name__)
+
+STATS_TIMEOUT = 2.0  # counters are read from files; a slower agent is left out of `rm -s`
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -75,8 +78,9 @@ class AgentClient:
         self, method: str, addr: str, path: str, **kwargs: Any
     ) -> tuple[int, str, bytes]:
         url = addr.rstrip("/") + path
+        kwargs.setdefault("timeout", self._timeout)
         try:
-            async with self._http().request(method, url, timeout=self._timeout, **kwargs) as resp:
+            async with self._http().request(method, url, **kwargs) as resp:
                 body = await resp.read()
                 status, ctype = resp.status, resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -111,6 +115,13 @@ class AgentClient:
         if not body.strip():
             return DestroyResult(kernel_id=kernel_id)
         return DestroyResult.model_validate_json(body)
+
+    async def kernel_stats(self, addr: str, kernel_id: uuid.UUID) -> KernelStats:
+        _, _, body = await self._call(
+            "GET", addr, f"/v1/kernels/{kernel_id}/stats",
+            timeout=aiohttp.ClientTimeout(total=STATS_TIMEOUT),
+        )  # fmt: skip
+        return KernelStats.model_validate_json(body)
 
     async def restart_kernel(self, addr: str, kernel_id: uuid.UUID) -> KernelCreated | None:
         """The restarted kernel (its apps may have new host ports), if the agent says."""

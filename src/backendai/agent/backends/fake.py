@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -21,6 +22,7 @@ from backendai.agent.backends.protocol import (
     ContainerEvent,
     ContainerRecord,
     ContainerSpec,
+    Limits,
     OutputCallback,
     Stats,
 )
@@ -154,6 +156,18 @@ class FakeBackend:
             await self._kill(container)
             if container.state is ContainerState.RUNNING:
                 self._exited(container, 137)
+
+    async def update_limits(self, container_id: str, limits: Limits) -> None:
+        container = self._get(container_id)
+        if container.state is not ContainerState.RUNNING:
+            raise BackendError("The container is not running.")
+        container.spec = dataclasses.replace(
+            container.spec,
+            cpu=limits.cpu,
+            cpuset=list(limits.cpuset),
+            memory=limits.memory,
+            pids_limit=limits.pids_limit,
+        )
 
     async def inspect(self, container_id: str) -> ContainerRecord:
         c = self._get(container_id)
@@ -290,3 +304,7 @@ class FailingBackend(FakeBackend):
     async def destroy(self, container_id: str) -> None:
         self._check("destroy")
         await super().destroy(container_id)
+
+    async def update_limits(self, container_id: str, limits: Limits) -> None:
+        self._check("update_limits")
+        await super().update_limits(container_id, limits)

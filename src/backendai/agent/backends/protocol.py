@@ -36,6 +36,18 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The limits of a running container that can change in place (a claimed pool container).
+
+    /dev/shm's size cannot: it is fixed when the container is created."""
+
+    cpu: Decimal
+    cpuset: list[int]
+    memory: int  # bytes, swap included
+    pids_limit: int
+
+
+@dataclass(frozen=True)
 class ContainerRecord:
     """What the engine knows of a container. Listing may leave the optional parts empty."""
 
@@ -78,6 +90,10 @@ class ContainerBackend(Protocol):
 
     async def destroy(self, container_id: str) -> None:
         """Kill and remove; a container that is already gone is no error."""
+        ...
+
+    async def update_limits(self, container_id: str, limits: Limits) -> None:
+        """Apply new CPU (quota and cpuset), memory (swap included) and process limits."""
         ...
 
     async def inspect(self, container_id: str) -> ContainerRecord:

@@ -8,8 +8,10 @@ container, never through the container network. One JSON object per line each wa
 
     agent -> runner  {"op": "ping"} | {"op": "run", "mode": "query"|"batch", "code", "options"}
                      {"op": "input", "data": LINE} | {"op": "interrupt"}
+                     {"op": "configure", "environ": {NAME: VALUE}} (a claimed pool container)
     runner -> agent  {"op": "hello", "protocol": 1} first, then
-                     {"op": "pong"} | result frames exactly as Backend.AI's client expects:
+                     {"op": "pong"} | {"op": "configured"} |
+                     result frames exactly as Backend.AI's client expects:
                      {"status", "console": [[stream, text], ...], "exitCode", "options", "files"}
 
 Runs are serialised. Query mode runs code in ``interpreter.py``, a child process kept alive

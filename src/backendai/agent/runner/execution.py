@@ -67,6 +67,14 @@ class Interpreter:
     def send(self, message: Message) -> None:
         os.write(self.ctl_in, json.dumps(message).encode() + b"\n")
 
+    def configure(self, environ: dict[str, str]) -> None:
+        """Give the running interpreter new environment variables (a new one inherits ours)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.send({"environ": environ})
+            except OSError:
+                self.close()  # it is dying: the next run starts a new one, with our environment
+
     def receive(self) -> tuple[list[Message], bool]:
         """Control messages available now, and whether the interpreter has gone."""
         try:

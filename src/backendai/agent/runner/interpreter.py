@@ -4,7 +4,7 @@ Standard library only (it runs on the image's Python). The runner starts it as
 ``python3 interpreter.py CTL_IN CTL_OUT`` with fds 1 and 2 on pipes it reads, so output of
 subprocesses and C extensions is captured as well as ``print``. On the control pipes, one JSON
 object per line:
-  runner -> interpreter  {"code": SOURCE} | {"input": LINE}
+  runner -> interpreter  {"code": SOURCE} | {"input": LINE} | {"environ": {NAME: VALUE}}
   interpreter -> runner  {"done": EXIT_CODE} | {"input": PROMPT, "password": BOOL}
 """
 
@@ -128,8 +128,12 @@ def serve(fd_in: int, fd_out: int) -> None:
         line = control.reader.readline()
         if not line:
             return
+        message = json.loads(line)
+        if "environ" in message:  # between runs, so no reply: the next message is code
+            os.environ.update(message["environ"])
+            continue
         count += 1
-        exit_code = run_cell(str(json.loads(line)["code"]), main.__dict__, f"<cell-{count}>")
+        exit_code = run_cell(str(message["code"]), main.__dict__, f"<cell-{count}>")
         ignore_interrupts()
         sys.stdout.flush()
         sys.stderr.flush()

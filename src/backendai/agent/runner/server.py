@@ -50,6 +50,10 @@ class Runner:
                 for message in messages:
                     if message.get("op") == "ping":
                         peer.send({"op": "pong"})
+                    elif message.get("op") == "configure":
+                        with self.lock:
+                            self.configure(dict(message.get("environ") or {}))
+                        peer.send({"op": "configured"})
                     elif message.get("op") == "run":
                         with self.lock:
                             self.run(peer, message)
@@ -57,6 +61,18 @@ class Runner:
             log(f"connection error: {e!r}")
         finally:
             conn.close()
+
+    def configure(self, environ: dict[str, str]) -> None:
+        """A warm pool container becomes a kernel: its session's environment, from now on, for
+        the interpreter (already running) and every command started later."""
+        environ = {
+            str(k): str(v)
+            for k, v in environ.items()
+            if k and "=" not in str(k) and "\0" not in f"{k}{v}"
+        }
+        os.environ.update(environ)
+        self.interp.configure(environ)
+        log(f"configured ({len(environ)} variables)")
 
     def run(self, peer: Peer, message: Message) -> None:
         run = Run(peer, self.workdir)

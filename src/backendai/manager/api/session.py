@@ -46,7 +46,8 @@ async def terminate(request: web.Request) -> web.Response:
     if forced and not principal_of(request).is_domain_admin:
         raise PermissionDenied("Only admins may force a termination.")
     s = await session_from_request(request)
-    stats = await context_of(request).control.terminate(s.id, forced=forced)
+    # Answered once the session is TERMINATING; the containers go in the background.
+    stats = await context_of(request).control.terminate(s.id, forced=forced, wait=False)
     return web.json_response({"stats": stats})
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.agent_protocol import DestroyResult
-from backendai.common.errors import AgentError, SessionNotFound
+from backendai.common.agent_protocol import DestroyResult, KernelStats
+from backendai.common.errors import AgentError, InvalidRequest, SessionNotFound
 from backendai.common.statuses import SessionResult
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
@@ -47,7 +47,7 @@ async def kernel_handles(db: AsyncSession, session_id: uuid.UUID) -> list[Kernel
     ]
 
 
-def _stats(results: list[DestroyResult]) -> dict[str, Any] | None:
+def _stats(results: Sequence[DestroyResult | KernelStats]) -> dict[str, Any] | None:
     for r in results:
         if r.last_stat:
             return {**r.last_stat, "version": 2, "status": "terminated"}
@@ -67,11 +67,20 @@ class SessionControl:
         self._background: set[asyncio.Task[None]] = set()
 
     async def terminate(
-        self, session_id: uuid.UUID, *, reason: str = "user-requested", forced: bool = False
+        self,
+        session_id: uuid.UUID,
+        *,
+        reason: str = "user-requested",
+        forced: bool = False,
+        wait: bool = True,
     ) -> dict[str, Any] | None:
         """End a session: PENDING ones are CANCELLED, the others go TERMINATING, their
         containers are destroyed, then TERMINATED. Returns the last stats, if the agent had any.
-        ``forced`` does not wait for the agent."""
+
+        ``wait=False`` (``DELETE /session``) returns as soon as the session is TERMINATING,
+        with the stats read from the agent at that moment; the containers are destroyed in the
+        background and the session becomes TERMINATED when they are gone. ``forced`` does not
+        wait for the agent at all: the session is TERMINATED at once."""
         async with self._db() as db, db.begin():
             s = await load_for_update(db, session_id)
             if s is None:
@@ -91,9 +100,28 @@ class SessionControl:
         if forced:
             self._spawn(self._destroy_all(handles))
             return await self._finish(session_id, reason, [], None)
+        if not wait:
+            stats = await self._current_stats(handles)
+            self._spawn(self._destroy_and_finish(session_id, reason, handles))
+            return stats
+        return await self._destroy_and_finish(session_id, reason, handles)
+
+    async def _destroy_and_finish(
+        self, session_id: uuid.UUID, reason: str, handles: list[KernelHandle]
+    ) -> dict[str, Any] | None:
         results, error = await self._destroy_all(handles)
-        stats = await self._finish(session_id, reason, results, error)
-        return stats
+        return await self._finish(session_id, reason, results, error)
+
+    async def _current_stats(self, handles: list[KernelHandle]) -> dict[str, Any] | None:
+        """The main kernel's counters now, in the shape ``rm -s`` prints; None if unknown."""
+        for h in handles[:1]:
+            try:
+                stats = await self._agents.kernel_stats(h.addr, h.kernel_id)
+            except (AgentError, InvalidRequest) as e:
+                log.info("no stats of kernel %s from %s: %s", h.kernel_id, h.agent_id, e)
+                return None
+            return _stats([stats])
+        return None
 
     async def _finish(
         self,
@@ -199,7 +227,11 @@ class SessionControl:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+    async def close(self, grace: float = 10.0) -> None:
+        """Let the destroys in progress finish (a session left TERMINATING would stay so),
+        for at most ``grace`` seconds."""
+        if self._background:
+            _, pending = await asyncio.wait(list(self._background), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -28,8 +28,8 @@ from backendai.common.statuses import SessionType
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Image, Kernel, KeyPair, Session
-from backendai.manager.events import EventBus, Subscription
-from backendai.manager.lifecycle import LIVE_STATUSES, enqueue
+from backendai.manager.events import EventBus, EventName, Subscription
+from backendai.manager.lifecycle import FINAL_STATUSES, LIVE_STATUSES, enqueue
 from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.session_checks import (
@@ -45,6 +45,15 @@ NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$")
 # Statuses a waiting create request returns on.
 _SETTLED = frozenset({S.RUNNING, S.ERROR, S.CANCELLED, S.TERMINATED, S.TERMINATING})
 _WAIT_POLL_S = 2.0
+_ENDING_WAIT_S = 30.0
+# Events of steps on the way (never a status a waiting request returns on): no re-read.
+_PROGRESS_EVENTS = frozenset(
+    {
+        EventName.SESSION_ENQUEUED, EventName.SESSION_SCHEDULED, EventName.SESSION_PREPARING,
+        EventName.KERNEL_ENQUEUED, EventName.KERNEL_PREPARING, EventName.KERNEL_PULLING,
+        EventName.KERNEL_CREATING,
+    }
+)  # fmt: skip  # a new session waits this long for a terminating namesake to end
 
 
 class SessionConfig(BaseModel):
@@ -178,6 +187,10 @@ class SessionService:
             owner = await load_owner(db, principal, req.owner_access_key)
             image = await images.resolve(db, req.image)
             existing = await self._existing(db, owner.access_key, name)
+            if existing is not None and existing.status is S.TERMINATING:
+                # Its name is free once its containers are gone (`rm` answers before that).
+                await self._until_ended(existing.id)
+                existing = await self._existing(db, owner.access_key, name)
             if existing is not None:
                 return await self._reuse(db, existing, image, req)
             group_id = await resolve_group(db, owner, req.domain, req.group)
@@ -216,12 +229,19 @@ class SessionService:
 
     async def _existing(self, db: AsyncSession, access_key: str, name: str) -> Session | None:
         return await db.scalar(
-            sa.select(Session).where(
+            sa.select(Session)
+            .where(
                 Session.access_key == access_key,
                 Session.name == name,
                 Session.status.in_(LIVE_STATUSES),
             )
+            .execution_options(populate_existing=True)
         )
+
+    async def _until_ended(self, session_id: uuid.UUID) -> None:
+        """Until a TERMINATING session has ended (at most _ENDING_WAIT_S seconds)."""
+        async with self._bus.subscribe() as sub:
+            await self._wait_for(sub, session_id, FINAL_STATUSES | {S.ERROR}, _ENDING_WAIT_S)
 
     async def _reuse(
         self, db: AsyncSession, s: Session, image: Image, req: CreateSessionRequest
@@ -240,21 +260,43 @@ class SessionService:
         return CreateResult(s, False, s.status.value, service_ports_of(await main_kernel(db, s.id)))
 
     async def _wait(self, sub: Subscription, session_id: uuid.UUID, max_wait: int) -> CreateResult:
+        # Just enqueued: PENDING until its events say otherwise.
+        s = await self._wait_for(sub, session_id, _SETTLED, max_wait, read_first=False)
+        async with self._db() as db:
+            if s is None:
+                return CreateResult(await db.get_one(Session, session_id), True, "TIMEOUT", [])
+            ports = service_ports_of(await main_kernel(db, s.id))
+        return CreateResult(s, True, s.status.value, ports)
+
+    async def _wait_for(
+        self,
+        sub: Subscription,
+        session_id: uuid.UUID,
+        statuses: frozenset[S],
+        max_wait: float,
+        *,
+        read_first: bool = True,
+    ) -> Session | None:
+        """The session once its status is one of ``statuses``, or None when ``max_wait``
+        seconds (0: no limit) pass first. Driven by the session's events: the status is read
+        again after each one that may end the wait (and every _WAIT_POLL_S, should an event be
+        lost), not polled."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait if max_wait > 0 else None
         while True:
-            async with self._db() as db:
-                s = await db.get_one(Session, session_id)
-                if s.status in _SETTLED:
-                    ports = service_ports_of(await main_kernel(db, s.id))
-                    return CreateResult(s, True, s.status.value, ports)
+            if read_first:
+                async with self._db() as db:
+                    s = await db.get_one(Session, session_id)
+                    if s.status in statuses:
+                        return s
+            read_first = True
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                return CreateResult(s, True, "TIMEOUT", [])
+                return None
             wait = _WAIT_POLL_S if left is None else min(left, _WAIT_POLL_S)
             try:
                 while (ev := await sub.get(max_wait=wait)) is not None:
-                    if ev.session_id == session_id:
+                    if ev.session_id == session_id and ev.name not in _PROGRESS_EVENTS:
                         break
             except EOFError:
                 await asyncio.sleep(min(wait, 0.5))
