@@ -170,3 +170,23 @@ def test_session_mode_run_through_the_webserver(cli: Runner, live_server: LiveSe
     r = cli("run", "--rm", "-c", "print('via the webserver')", "python", env=env)
     assert "via the webserver" in r.stdout, r.stderr
     assert "Cleaned up the session." in r.stderr
+
+
+def test_download_id_container(cli: Runner, live_server: LiveServer, tmp_path: Path) -> None:
+    """Seed 000's SSH flow starts with downloading the session's private key."""
+    env = api_env(live_server)
+    name = unique("sshkey")
+    cli("start", "-t", name, "python", env=env)
+    try:
+        key = tmp_path / "id_container"
+        for _ in range(20):  # the key is made in the background as the container starts
+            r = cli("download", name, "id_container", env=env, cwd=tmp_path)
+            if key.exists():
+                break
+            time.sleep(0.25)
+        assert key.exists(), r.stdout + r.stderr
+        assert key.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+        listing = cli("ls", name, ".ssh", env=env)
+        assert "authorized_keys" in listing.stdout
+    finally:
+        cli("rm", name, env=env)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 
 from .channels import Message, Peer, log
@@ -99,6 +101,34 @@ def populate_home(workdir: str, skel: str) -> None:
             log(f"could not copy {src}: {e}")
 
 
+def make_ssh_keypair(workdir: str) -> None:
+    """A per-session SSH key: ``id_container`` (the private half, which users download to
+    ssh in) and its public half in ``.ssh/authorized_keys``. Made once; a restart keeps it."""
+    key = os.path.join(workdir, "id_container")
+    if os.path.exists(key) or shutil.which("ssh-keygen") is None:
+        return
+    tmp = os.path.join(workdir, ".id_container.tmp")
+    for stale in (tmp, tmp + ".pub"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+    done = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-C",
+         "work@backend.ai", "-f", tmp],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        log(f"could not make the SSH key: {done.stderr.decode(errors='replace').strip()}")
+        return
+    ssh_dir = os.path.join(workdir, ".ssh")
+    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+    with open(tmp + ".pub") as pub, open(os.path.join(ssh_dir, "authorized_keys"), "a") as auth:
+        auth.write(pub.read())
+    os.chmod(os.path.join(ssh_dir, "authorized_keys"), 0o600)
+    os.replace(tmp + ".pub", key + ".pub")
+    os.replace(tmp, key)  # last: its presence means the pair is complete
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="The Backend.AI-compatible kernel runner.")
     parser.add_argument("--socket", required=True, help="The unix socket to listen on.")
@@ -107,6 +137,8 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(args.workdir)
     populate_home(args.workdir, args.skel)
+    # In the background: readiness must not wait for an RSA key (~0.1 s).
+    threading.Thread(target=make_ssh_keypair, args=(args.workdir,), daemon=True).start()
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
