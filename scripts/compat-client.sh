@@ -28,6 +28,11 @@ fi
 # Pick the interpreter. pyenv's shim runs 3.8 only when asked, so pin the version
 # when pyenv has 3.8.18 and nothing else was requested.
 PY="${COMPAT_PYTHON:-python3.8}"
+# pyenv's own 3.8 binary, when there is one: no shim, no rehash lock to trip over.
+pyenv_py="${PYENV_ROOT:-$HOME/.pyenv}/versions/3.8.18/bin/python3.8"
+if [ -z "${COMPAT_PYTHON:-}" ] && [ -x "$pyenv_py" ]; then
+    PY="$pyenv_py"
+fi
 if [ -z "${COMPAT_PYTHON:-}" ] && [ -z "${PYENV_VERSION:-}" ] && command -v pyenv >/dev/null 2>&1 &&
     pyenv versions --bare 2>/dev/null | grep -qx '3\.8\.18'; then
     export PYENV_VERSION=3.8.18
