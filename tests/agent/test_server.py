@@ -309,3 +309,19 @@ async def test_a_symlinked_runner_socket_is_never_talked_to(agent: Agent) -> Non
         assert received == b""
     finally:
         server.close()
+
+
+async def test_pty_relays_stdin_resize_and_output(agent: Agent) -> None:
+    created = await agent.create()
+    url = f"/v1/kernels/{created['kernel_id']}/pty"
+    ws = await agent.client.ws_connect(url, headers=HEADERS)
+    await ws.send_json({"type": "resize", "rows": 30, "cols": 100})
+    assert await ws.receive_json() == {"type": "out", "data": "WzMweDEwMF0="}  # "[30x100]"
+    await ws.send_json({"type": "stdin", "chars": "bHMK"})  # "ls\n"
+    assert await ws.receive_json() == {"type": "out", "data": "bHMK"}
+    await ws.close()
+
+
+async def test_pty_of_an_unknown_kernel_is_404(agent: Agent) -> None:
+    resp = await agent.client.get(f"/v1/kernels/{uuid.uuid4()}/pty", headers=HEADERS)
+    assert resp.status == 404

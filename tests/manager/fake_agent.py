@@ -85,6 +85,7 @@ class FakeAgent:
         self.restart_calls: list[uuid.UUID] = []
         self.uploads: list[tuple[str, bytes]] = []
         self.executions: list[dict[str, Any]] = []
+        self.pty_frames: list[dict[str, Any]] = []
         self.server = TestServer(self._app())
 
     @property
@@ -147,6 +148,7 @@ class FakeAgent:
         app.router.add_post("/v1/kernels/{kid}/restart", self._restart)
         app.router.add_get("/v1/kernels/{kid}/stats", self._stats)
         app.router.add_get("/v1/kernels/{kid}/execute", self._execute)
+        app.router.add_get("/v1/kernels/{kid}/pty", self._pty)
         app.router.add_post("/v1/kernels/{kid}/upload", self._upload)
         app.router.add_post("/v1/kernels/{kid}/download", self._download)
         app.router.add_post("/v1/kernels/{kid}/files", self._files)
@@ -213,6 +215,18 @@ class FakeAgent:
                                                   container_ports=[7681], host_ports=[30001])]}
         )  # fmt: skip
         return web.json_response(restarted.model_dump(mode="json"))
+
+    async def _pty(self, request: web.Request) -> web.WebSocketResponse:
+        """An echoing terminal: every stdin frame comes back as output."""
+        self._kid(request)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            frame = json.loads(msg.data)
+            self.pty_frames.append(frame)
+            if frame.get("type") == "stdin":
+                await ws.send_json({"type": "out", "data": frame["chars"]})
+        return ws
 
     async def _execute(self, request: web.Request) -> web.WebSocketResponse:
         self._kid(request)

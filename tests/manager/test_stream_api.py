@@ -159,3 +159,13 @@ async def test_execute_without_websocket_is_a_clear_400(
     resp = await platform.client.get(path, headers=platform.stream_headers(path))
     problem = await json_of(resp)
     assert resp.status == 400 and "WebSocket" in problem["msg"]
+
+
+async def test_pty_is_relayed(platform: ManagerHarness, joined: FakeAgent) -> None:
+    await create(platform, "pty-1")
+    path = "/stream/session/pty-1/pty"
+    ws = await platform.client.ws_connect(path, headers=platform.stream_headers(path))
+    await ws.send_json({"type": "stdin", "chars": "bHMK"})
+    assert await ws.receive_json() == {"type": "out", "data": "bHMK"}
+    await ws.close()
+    assert joined.pty_frames == [{"type": "stdin", "chars": "bHMK"}]

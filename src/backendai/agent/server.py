@@ -20,6 +20,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from backendai.agent import execute as execution
+from backendai.agent import terminal
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.kernels import KernelRegistry
 from backendai.agent.resources import Capacity
@@ -115,6 +116,11 @@ async def execute(request: web.Request) -> web.StreamResponse:
     return await execution.execute(request, registry, registry.get(_kernel_id(request)))
 
 
+async def pty(request: web.Request) -> web.StreamResponse:
+    registry = _registry(request)
+    return await terminal.terminal(request, registry, registry.get(_kernel_id(request)))
+
+
 async def upload(request: web.Request) -> web.Response:
     """multipart/form-data, one ``src`` part per file; the filename is relative to /home/work."""
     files = _registry(request).files(_kernel_id(request))
@@ -183,6 +189,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/kernels/{kernel_id}/restart", restart_kernel)
     r.add_get("/v1/kernels/{kernel_id}/stats", kernel_stats)
     r.add_get("/v1/kernels/{kernel_id}/execute", execute)
+    r.add_get("/v1/kernels/{kernel_id}/pty", pty)
     r.add_post("/v1/kernels/{kernel_id}/upload", upload)
     r.add_post("/v1/kernels/{kernel_id}/download", download)
     r.add_post("/v1/kernels/{kernel_id}/files", list_files)

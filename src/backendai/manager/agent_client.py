@@ -154,11 +154,17 @@ class AgentClient:
         self, addr: str, kernel_id: uuid.UUID
     ) -> aiohttp.ClientWebSocketResponse:
         """The agent's execute WebSocket for the kernel; the caller closes it."""
-        url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}/execute"
+        return await self.connect_stream(addr, kernel_id, "execute")
+
+    async def connect_stream(
+        self, addr: str, kernel_id: uuid.UUID, stream: str
+    ) -> aiohttp.ClientWebSocketResponse:
+        """One of the kernel's WebSockets on the agent (execute, pty); the caller closes it."""
+        url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}/{stream}"
         try:
             return await self._http().ws_connect(url, max_msg_size=0, autoping=True)
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise AgentError(f"The agent at {addr} refused the execution stream: {e}") from e
+            raise AgentError(f"The agent at {addr} refused the {stream} stream: {e}") from e
 
 
 def _detail(body: bytes) -> str:

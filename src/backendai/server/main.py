@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from backendai.agent.main import create_app as create_agent_app
 from backendai.agent.main import run_agent
 from backendai.agent.settings import AgentSettings
 from backendai.common.errors import PlatformError
 from backendai.common.settings import load_settings
+from backendai.common.statuses import AgentStatus
 from backendai.manager.agent_client import load_agent_token
 from backendai.manager.app import create_app as create_manager_app
 from backendai.manager.db.engine import create_engine, create_session_factory
 from backendai.manager.db.migrate import upgrade
+from backendai.manager.db.models import Agent
 from backendai.manager.services.bootstrap import bootstrap
 from backendai.manager.settings import ManagerSettings
 from backendai.server import credentials
@@ -67,6 +70,28 @@ async def _init_database(settings: ManagerSettings) -> Any:
     engine = create_engine(settings.database_url)
     try:
         return await bootstrap(create_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+AGENT_WAIT_S = 30.0
+
+
+async def _wait_for_agent(settings: ManagerSettings, agent_id: str) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AGENT_WAIT_S
+        while loop.time() < deadline:
+            async with engine.connect() as conn:
+                status = await conn.scalar(sa.select(Agent.status).where(Agent.id == agent_id))
+            if status is AgentStatus.ALIVE:
+                return
+            await asyncio.sleep(0.1)
+        logging.getLogger(__name__).warning(
+            "the agent %s has not registered after %.0f s; sessions wait until it does",
+            agent_id, AGENT_WAIT_S,
+        )  # fmt: skip
     finally:
         await engine.dispose()
 
@@ -122,6 +147,8 @@ def up(
         users = await _init_database(manager)
 
         async def ready(urls: list[str]) -> None:
+            # Ready means sessions can start: the agent has registered itself and its images.
+            await _wait_for_agent(manager, agent.id)
             doc = credentials.write(manager.data_dir, urls[0], urls[1], users)
             credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE)
 

@@ -184,6 +184,18 @@ class DockerBackend:
             info = await execution.inspect()
         return int(info.get("ExitCode") or 0)
 
+    async def open_pty(
+        self, container_id: str, argv: list[str], *, user: str, workdir: str, env: list[str]
+    ) -> DockerPty:
+        with self._errors("open a terminal in the container", container_id):
+            container = self._docker.containers.container(container_id)
+            execution = await container.exec(
+                argv, user=user, workdir=workdir, environment=env, tty=True, stdin=True
+            )
+            stream = execution.start(detach=False)
+            await stream._init()
+        return DockerPty(execution, stream)
+
     async def logs(self, container_id: str) -> str:
         with self._errors("read the logs", container_id):
             container = self._docker.containers.container(container_id)
@@ -264,3 +276,23 @@ class DockerBackend:
         for container_id in list(self._recording):
             await self._flush_limits(container_id)
         await self._docker.close()
+
+
+class DockerPty:
+    """A ``docker exec -it`` session: raw terminal bytes both ways."""
+
+    def __init__(self, execution: Any, stream: Any) -> None:
+        self._execution, self._stream = execution, stream
+
+    async def read(self) -> bytes | None:
+        message = await self._stream.read_out()
+        return None if message is None else bytes(message.data)
+
+    async def write(self, data: bytes) -> None:
+        await self._stream.write_in(data)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._execution.resize(h=rows, w=cols)
+
+    async def close(self) -> None:
+        await self._stream.close()

@@ -205,6 +205,14 @@ class FakeBackend:
             },
         }
 
+    async def open_pty(
+        self, container_id: str, argv: list[str], *, user: str, workdir: str, env: list[str]
+    ) -> FakePty:
+        if self._get(container_id).state is not ContainerState.RUNNING:
+            raise BackendError("The container is not running.")
+        self.exec_calls.append((container_id, list(argv), user))
+        return FakePty()
+
     async def exec_stream(
         self,
         container_id: str,
@@ -308,3 +316,24 @@ class FailingBackend(FakeBackend):
     async def update_limits(self, container_id: str, limits: Limits) -> None:
         self._check("update_limits")
         await super().update_limits(container_id, limits)
+
+
+class FakePty:
+    """Echoes what is typed, and reports resizes, like a terminal running ``cat``."""
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+        self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def read(self) -> bytes | None:
+        return await self._out.get()
+
+    async def write(self, data: bytes) -> None:
+        await self._out.put(data)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        self.sizes.append((rows, cols))
+        await self._out.put(f"[{rows}x{cols}]".encode())
+
+    async def close(self) -> None:
+        await self._out.put(None)

@@ -77,6 +77,20 @@ Stats = dict[str, dict[str, str | None]]
 OutputCallback = Callable[[str, bytes], None]  # ("stdout" | "stderr", data)
 
 
+class PtyStream(Protocol):
+    """A process on a pseudo-terminal inside a container (the session's terminal)."""
+
+    async def read(self) -> bytes | None:
+        """The next output bytes; None once the process has ended."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def resize(self, rows: int, cols: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class ContainerBackend(Protocol):
     async def create(self, spec: ContainerSpec) -> str:
         """Create (not start) the container; its id. ImageNotFound if the image is absent."""
@@ -115,6 +129,12 @@ class ContainerBackend(Protocol):
         on_output: OutputCallback | None = None,
     ) -> int:
         """Run a command in the running container, streaming its output; its exit code."""
+        ...
+
+    async def open_pty(
+        self, container_id: str, argv: list[str], *, user: str, workdir: str, env: list[str]
+    ) -> PtyStream:
+        """Start ``argv`` on a new pseudo-terminal in the running container."""
         ...
 
     async def logs(self, container_id: str) -> str: ...
