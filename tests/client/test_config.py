@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from backendai.client.config import APIConfig, parse_api_version
+from backendai.client.config import APIConfig, ConfigError, parse_api_version
 from backendai.client.exceptions import BackendClientError
 
 
@@ -77,7 +79,7 @@ def test_invalid_values_give_readable_errors(env: dict[str, str], message: str) 
 
 def test_config_is_immutable() -> None:
     config = APIConfig.from_env({})
-    with pytest.raises(ValueError):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.domain = "other"  # type: ignore[misc]
 
 
@@ -85,3 +87,36 @@ def test_parse_api_version() -> None:
     assert parse_api_version("v6.20210815") == (6, "20210815")
     with pytest.raises(ValueError):
         parse_api_version("6.2021")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"endpoints": []}, "endpoints: at least one endpoint"),
+        ({"endpoints": ["ftp://x"]}, "endpoints: the endpoint must be"),
+        ({"endpoint_type": "docker"}, "endpoint_type: must be 'api' or 'session'"),
+        ({"connection_timeout": -1}, "connection_timeout: must be 0 or more"),
+        ({"read_timeout": "soon"}, "read_timeout: must be a number"),
+        ({"version": "v6"}, "version: not an API version"),
+    ],
+)
+def test_direct_construction_validates(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        APIConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_direct_construction_normalizes() -> None:
+    config = APIConfig(
+        endpoints="http://a:1, http://b:2",  # type: ignore[arg-type]
+        vfolder_mounts="x,y",  # type: ignore[arg-type]
+        connection_timeout="2.5",  # type: ignore[arg-type]
+    )
+    assert config.endpoints == ["http://a:1", "http://b:2"]
+    assert config.vfolder_mounts == ["x", "y"]
+    assert config.connection_timeout == 2.5
+    assert APIConfig() == APIConfig.from_env({})
+
+
+def test_unknown_override_is_refused() -> None:
+    with pytest.raises(BackendClientError, match="unknown settings: colour"):
+        APIConfig.from_env({}, colour="red")

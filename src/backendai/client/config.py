@@ -22,16 +22,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backendai import __version__ as _package_version
 from backendai.client.exceptions import BackendClientError
 from backendai.common.signing import API_VERSION
 
-__all__ = ["API_VERSION", "CLIENT_VERSION", "USER_AGENT", "APIConfig", "parse_api_version"]
+__all__ = [
+    "API_VERSION",
+    "CLIENT_VERSION",
+    "USER_AGENT",
+    "APIConfig",
+    "ConfigError",
+    "parse_api_version",
+]
 
 CLIENT_VERSION = _package_version
 USER_AGENT = f"Backend.AI Client for Python {CLIENT_VERSION} (backendai)"
@@ -55,65 +61,117 @@ def format_api_version(version: tuple[int, str]) -> str:
     return f"v{version[0]}.{version[1]}"
 
 
-def _split_list(value: Any) -> Any:
+class ConfigError(ValueError):
+    """Invalid :class:`APIConfig` values; ``problems`` lists ``(field, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+
+
+def _str_list(value: Any, name: str, problems: list[tuple[str, str]]) -> list[str]:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return list(value)
+    problems.append((name, f"must be a list of strings or a comma-separated string: {value!r}"))
+    return []
+
+
+def _non_negative(value: Any, name: str, problems: list[tuple[str, str]]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        problems.append((name, f"must be a number of seconds, not {value!r}"))
+        return 0.0
+    try:
+        number = float(value)
+    except ValueError:
+        problems.append((name, f"must be a number of seconds, not {value!r}"))
+        return 0.0
+    if not number >= 0:  # also rejects NaN
+        problems.append((name, f"must be 0 or more, not {value!r}"))
+    return number
+
+
+def _text(value: Any, name: str, problems: list[tuple[str, str]]) -> str:
+    if not isinstance(value, str):
+        problems.append((name, f"must be a string, not {value!r}"))
+        return ""
     return value
 
 
-class APIConfig(BaseModel):
-    """One immutable set of client settings; build it with :meth:`from_env` or directly."""
+@dataclass(frozen=True, kw_only=True)
+class APIConfig:
+    """One immutable set of client settings; build it with :meth:`from_env` or directly.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Invalid values raise :class:`ConfigError` (a ValueError); assigning to a field raises
+    ``dataclasses.FrozenInstanceError``.
+    """
 
-    endpoints: list[str] = Field(
-        default_factory=lambda: [DEFAULT_ENDPOINT],
-        min_length=1,
-        description="API endpoint URLs, tried in order when one cannot be reached.",
-    )
-    endpoint_type: Literal["api", "session"] = Field(
-        default="api", description="api: sign requests with a keypair; session: login cookie."
-    )
-    access_key: str = Field(default="", description="Keypair access key (api mode).")
-    secret_key: str = Field(default="", description="Keypair secret key (api mode).")
-    domain: str = Field(default="default", description="Domain for new sessions.")
-    group: str = Field(default="default", description="Group (project) for new sessions.")
-    vfolder_mounts: list[str] = Field(
-        default_factory=list, description="Virtual folders mounted in every new session."
-    )
-    skip_sslcert_validation: bool = Field(
-        default=False, description="Do not verify the server's TLS certificate."
-    )
-    connection_timeout: float = Field(default=10.0, ge=0, description="Connect timeout (s).")
-    read_timeout: float = Field(default=0.0, ge=0, description="Read timeout (s), 0 = none.")
-    version: str = Field(default=API_VERSION, description="The API version this client speaks.")
+    #: API endpoint URLs, tried in order when one cannot be reached (a comma-separated
+    #: string is split).
+    endpoints: list[str] = field(default_factory=lambda: [DEFAULT_ENDPOINT])
+    #: api: sign requests with a keypair; session: login cookie.
+    endpoint_type: Literal["api", "session"] = "api"
+    #: Keypair access key and secret key (api mode).
+    access_key: str = ""
+    secret_key: str = ""
+    #: Domain and group (project) for new sessions.
+    domain: str = "default"
+    group: str = "default"
+    #: Virtual folders mounted in every new session (a comma-separated string is split).
+    vfolder_mounts: list[str] = field(default_factory=list)
+    #: Do not verify the server's TLS certificate.
+    skip_sslcert_validation: bool = False
+    #: Connect timeout and read timeout in seconds (read: 0 = none).
+    connection_timeout: float = 10.0
+    read_timeout: float = 0.0
+    #: The API version this client speaks.
+    version: str = API_VERSION
     hash_type: Literal["sha256"] = "sha256"
     user_agent: str = USER_AGENT
 
-    @field_validator("endpoints", mode="before")
-    @classmethod
-    def _split_endpoints(cls, value: Any) -> Any:
-        return _split_list(value)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _check_endpoints(cls, value: list[str]) -> list[str]:
-        for url in value:
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        endpoints = _str_list(self.endpoints, "endpoints", problems)
+        if not endpoints and not problems:
+            problems.append(("endpoints", "at least one endpoint is required"))
+        for url in endpoints:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"the endpoint must be an absolute http(s) URL: {url!r}")
-        return value
-
-    @field_validator("vfolder_mounts", mode="before")
-    @classmethod
-    def _split_mounts(cls, value: Any) -> Any:
-        return _split_list(value)
-
-    @field_validator("version")
-    @classmethod
-    def _check_version(cls, value: str) -> str:
-        parse_api_version(value)
-        return value
+                problems.append(
+                    ("endpoints", f"the endpoint must be an absolute http(s) URL: {url!r}")
+                )
+        values: dict[str, Any] = {
+            "endpoints": endpoints,
+            "vfolder_mounts": _str_list(self.vfolder_mounts, "vfolder_mounts", problems),
+            "connection_timeout": _non_negative(
+                self.connection_timeout, "connection_timeout", problems
+            ),
+            "read_timeout": _non_negative(self.read_timeout, "read_timeout", problems),
+        }
+        if self.endpoint_type not in ("api", "session"):
+            problems.append(
+                ("endpoint_type", f"must be 'api' or 'session', not {self.endpoint_type!r}")
+            )
+        if self.hash_type != "sha256":
+            problems.append(("hash_type", f"must be 'sha256', not {self.hash_type!r}"))
+        if not isinstance(self.skip_sslcert_validation, bool):
+            problems.append(
+                (
+                    "skip_sslcert_validation",
+                    f"must be true or false, not {self.skip_sslcert_validation!r}",
+                )
+            )
+        for name in ("access_key", "secret_key", "domain", "group", "user_agent"):
+            _text(getattr(self, name), name, problems)
+        try:
+            parse_api_version(_text(self.version, "version", problems))
+        except ValueError as e:
+            problems.append(("version", str(e)))
+        if problems:
+            raise ConfigError(problems)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @property
     def endpoint(self) -> str:
@@ -148,16 +206,21 @@ class APIConfig(BaseModel):
         if "endpoint_type" in values:
             values["endpoint_type"] = values["endpoint_type"].strip().lower()
         values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - _FIELD_NAMES)
+        if unknown:
+            raise BackendClientError(
+                f"Invalid client configuration: unknown settings: {', '.join(unknown)}"
+            )
         try:
             return cls(**values)
-        except ValidationError as e:
+        except ConfigError as e:
             problems = "; ".join(
-                f"{_ENV_NAMES.get(str(err['loc'][0]) if err['loc'] else '', 'config')}: "
-                f"{err['msg'].removeprefix('Value error, ')}"
-                for err in e.errors()
+                f"{_ENV_NAMES.get(name, 'config')}: {message}" for name, message in e.problems
             )
             raise BackendClientError(f"Invalid client configuration: {problems}") from e
 
+
+_FIELD_NAMES = frozenset(f.name for f in fields(APIConfig))
 
 _ENV_KEYS = {
     "endpoints": "ENDPOINT",

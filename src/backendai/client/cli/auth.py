@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 import click
@@ -19,6 +18,8 @@ def _require_session_mode(action: str) -> None:
 
 def _read_password() -> str:
     if sys.stdin.isatty():
+        import getpass
+
         return getpass.getpass("Password: ")
     # Piped input (scripts, tests): read the next line without touching the terminal.
     click.echo("Password: ", nl=False, err=True)

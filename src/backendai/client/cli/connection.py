@@ -6,12 +6,15 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from backendai.client.config import APIConfig
 from backendai.client.exceptions import BackendError
-from backendai.client.session import AsyncSession, Session
+
+if TYPE_CHECKING:  # the SDK session (and aiohttp) is imported only when a command needs it
+    from backendai.client.session import AsyncSession, Session
 
 from .pretty import print_error, print_info
 
@@ -63,6 +66,8 @@ def exit_on_error() -> Iterator[None]:
 @contextmanager
 def cli_session() -> Iterator[Session]:
     """An open :class:`Session`; an SDK error inside the block ends the command (exit 1)."""
+    from backendai.client.session import Session
+
     config = load_config()
     announce = current_state().announce
     with exit_on_error(), Session(config=config, on_announcement=announce) as session:
@@ -72,6 +77,8 @@ def cli_session() -> Iterator[Session]:
 @asynccontextmanager
 async def async_cli_session() -> AsyncIterator[AsyncSession]:
     """An open :class:`AsyncSession` (for streaming commands); SDK errors propagate."""
+    from backendai.client.session import AsyncSession
+
     config = load_config()
     async with AsyncSession(config=config, on_announcement=current_state().announce) as session:
         yield session

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -139,7 +138,12 @@ async def read_line(*, password: bool = False) -> str:
 
     def work() -> None:
         try:
-            line = getpass.getpass() if password else input()
+            if password:
+                import getpass
+
+                line = getpass.getpass()
+            else:
+                line = input()
         except EOFError:
             error = BackendClientError(
                 "The program asked for input, but the standard input is closed."

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from tabulate import tabulate
 
 from backendai.client.exceptions import BackendError
 
@@ -77,6 +76,8 @@ def ls(session_id: str, path: str) -> None:
     SESSID: the session's name or ID.
     PATH: a directory in the container (default: /home/work).
     """
+    from tabulate import tabulate
+
     with cli_session() as session:
         try:
             print_wait(f'Retrieving list of files in "{path}"...')

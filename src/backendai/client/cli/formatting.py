@@ -6,9 +6,6 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import tabulate as tabulate_module
-from tabulate import tabulate
-
 from .pretty import print_warn
 
 _BINARY_SUFFIXES = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -40,6 +37,8 @@ def format_stats(stats: Mapping[str, Any]) -> str:
     version = stats.pop("version", 1)
     stats.pop("status", None)
     if version == 1:
+        from tabulate import tabulate
+
         return tabulate(_legacy_rows(stats))
     if version != 2:
         print_warn("Unsupported statistics result version. Upgrade your client.")
@@ -64,6 +63,9 @@ def format_stats(stats: Mapping[str, Any]) -> str:
 
 def _tabulate_padded(rows: list[list[str]]) -> str:
     """A table that keeps the padding aligning the values on their decimal point."""
+    import tabulate as tabulate_module
+    from tabulate import tabulate
+
     try:
         return tabulate(rows, preserve_whitespace=True)
     except TypeError:  # tabulate < 0.10 has only the module-wide switch

@@ -1,7 +1,12 @@
-"""The ``backend.ai`` command: the root group and the list of command groups."""
+"""The ``backend.ai`` command: the root group and the list of command groups.
+
+Command modules are imported only when their command runs (or for ``--help``): importing
+them all costs more start-up time than most commands take to talk to the server.
+"""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import IO
 
@@ -9,17 +14,51 @@ import click
 
 from backendai.client.config import CLIENT_VERSION
 
-from .admin import admin
-from .admin.sessions import info
-from .auth import login, logout
-from .config import config
 from .connection import CLIState
-from .events import events
-from .files import download, ls, upload
-from .logs import logs
-from .ps import ps
-from .run import run
-from .session import restart, start, terminate
+
+#: Command name -> ``"module:attribute"`` (relative to this package). Backend.AI's client
+#: offers ``terminate`` also as ``rm`` and ``kill``, and ``admin session`` as ``info``.
+COMMANDS: dict[str, str] = {
+    "admin": ".admin:admin",
+    "config": ".config:config",
+    "download": ".files:download",
+    "events": ".events:events",
+    "info": ".admin.sessions:info",
+    "kill": ".session:terminate",
+    "login": ".auth:login",
+    "logout": ".auth:logout",
+    "logs": ".logs:logs",
+    "ls": ".files:ls",
+    "ps": ".ps:ps",
+    "restart": ".session:restart",
+    "rm": ".session:terminate",
+    "run": ".run:run",
+    "start": ".session:start",
+    "terminate": ".session:terminate",
+    "upload": ".files:upload",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands come from :data:`COMMANDS`, each imported on first use."""
+
+    def __init__(self, *args: object, lazy_commands: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in self.lazy_commands:
+            return command
+        module_name, attribute = self.lazy_commands[cmd_name].split(":")
+        loaded = getattr(importlib.import_module(module_name, __package__), attribute)
+        if not isinstance(loaded, click.Command):
+            raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+        self.add_command(loaded, cmd_name)
+        return loaded
 
 
 def _show_warning(
@@ -39,6 +78,8 @@ def _show_warning(
 
 @click.group(
     name="backend.ai",
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
     invoke_without_command=True,
 )
@@ -59,13 +100,3 @@ def main(ctx: click.Context, skip_sslcert_validation: bool) -> None:
     warnings.showwarning = _show_warning
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
-
-
-for command in (
-    admin, config, download, events, info, login, logout, logs, ls, ps, restart, run, start,
-    terminate, upload,
-):  # fmt: skip
-    main.add_command(command)
-# Backend.AI's client offers "terminate" also as "rm" and "kill".
-main.add_command(terminate, "rm")
-main.add_command(terminate, "kill")

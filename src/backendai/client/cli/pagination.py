@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import click
-from tabulate import tabulate
 
 from backendai.client.func.pagination import MAX_PAGE_SIZE
 
@@ -37,6 +36,8 @@ def tabulate_items(
     plain: bool = False,
 ) -> Iterator[str]:
     """Lines of a table of ``items`` (values in the server's key order), chunk by chunk."""
+    from tabulate import tabulate
+
     header_height = 0 if plain else 2
     table_height = terminal_lines()
     chunk_size = max(table_height - header_height - 1, 10)

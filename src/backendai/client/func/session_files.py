@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tarfile
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import hdrs
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
-from tqdm import tqdm
 
 from backendai.client.exceptions import BackendClientError
 from backendai.client.func.binding import M, api_function
 from backendai.client.func.session_base import SessionBase, as_dict
 from backendai.client.request import Request
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = [
     "FileTransfer",
@@ -134,6 +134,8 @@ async def extract_download(
         if not isinstance(part, aiohttp.BodyPartReader):
             raise BackendClientError("The download answer has a nested multipart part.")
         _check_part_encoding(part)
+        import tempfile
+
         fd, tmp_name = tempfile.mkstemp(suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as tmp:
@@ -157,6 +159,8 @@ def _check_part_encoding(part: aiohttp.BodyPartReader) -> None:
 
 
 def _extract(archive: Path, dest: Path) -> list[str]:
+    import tarfile
+
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive) as tar:
@@ -173,6 +177,8 @@ def open_progress(
     desc: str, total: int | None, *, show: bool, file: IO[str] | None = None
 ) -> tqdm[Any]:
     """A byte-counting progress bar (drawn on stderr) that is a no-op unless ``show``."""
+    from tqdm import tqdm
+
     return tqdm(desc=desc, unit="bytes", unit_scale=True, total=total, disable=not show, file=file)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from tabulate import tabulate
 
 from ..connection import cli_session
 from ..pretty import print_fail
@@ -24,6 +23,8 @@ FIELDS = [
 @click.option("-n", "--name", default=None, help="The domain to show. [default: your own]")
 def domain(name: str | None) -> None:
     """Show a domain; without --name, show the domain you belong to."""
+    from tabulate import tabulate
+
     with cli_session() as session:
         info = session.Domain.detail(name=name, fields=[key for _, key in FIELDS])
     if info is None:
@@ -40,6 +41,8 @@ def domains(ctx: click.Context) -> None:
 
     (admin privilege required)
     """
+    from tabulate import tabulate
+
     if ctx.invoked_subcommand is not None:
         return
     with cli_session() as session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from tabulate import tabulate
 
 from ..connection import cli_session
 
@@ -27,6 +26,8 @@ def group(gid: str) -> None:
     \b
     GID: the group's ID (a UUID).
     """
+    from tabulate import tabulate
+
     with cli_session() as session:
         info = session.Group.detail(gid, fields=[key for _, key in FIELDS])
     if info is None:
@@ -44,6 +45,8 @@ def groups(ctx: click.Context, domain_name: str | None) -> None:
 
     (admin privilege required)
     """
+    from tabulate import tabulate
+
     if ctx.invoked_subcommand is not None:
         return
     with cli_session() as session:

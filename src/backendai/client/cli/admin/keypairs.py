@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from tabulate import tabulate
 
 from ..connection import cli_session
 from ..pagination import echo_via_pager, preferred_page_size, tabulate_items
@@ -34,6 +33,8 @@ def _full_name(user_info: Any) -> Any:
 @click.command()
 def keypair() -> None:
     """Show what the server knows about the keypair you are using."""
+    from tabulate import tabulate
+
     with cli_session() as session:
         info = session.KeyPair.info(fields=[key for _, key in FIELDS])
     if info is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from tabulate import tabulate
 
 from ..connection import cli_session
 from ..pagination import echo_via_pager, preferred_page_size, tabulate_items
@@ -33,6 +32,8 @@ def _groups(value: Any) -> list[dict[str, Any]]:
 @click.option("-e", "--email", default=None, help="The email of the user to show.")
 def user(email: str | None) -> None:
     """Show a user by email; without --email, show yourself."""
+    from tabulate import tabulate
+
     with cli_session() as session:
         info = session.User.detail(email=email, fields=[key for _, key in FIELDS])
     if info is None:
