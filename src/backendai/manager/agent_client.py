@@ -150,12 +150,6 @@ class AgentClient:
         _, _, body = await self._call("GET", addr, f"/v1/kernels/{kernel_id}/logs")
         return body.decode("utf-8", errors="replace")
 
-    async def connect_execute(
-        self, addr: str, kernel_id: uuid.UUID
-    ) -> aiohttp.ClientWebSocketResponse:
-        """The agent's execute WebSocket for the kernel; the caller closes it."""
-        return await self.connect_stream(addr, kernel_id, "execute")
-
     async def connect_stream(
         self, addr: str, kernel_id: uuid.UUID, stream: str
     ) -> aiohttp.ClientWebSocketResponse:

@@ -6,7 +6,6 @@ trusts signatures, so the webserver signs each request as the user it belongs to
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -22,6 +21,7 @@ from backendai.common.errors import (
     PlatformError,
 )
 from backendai.common.signing import signed_headers
+from backendai.common.websockets import relay
 from backendai.webserver.context import WebserverContext, context_of, current_login
 from backendai.webserver.sessions import LoginSession
 
@@ -140,26 +140,9 @@ async def _forward_websocket(
     ws = web.WebSocketResponse(max_msg_size=0)
     await ws.prepare(request)
 
-    async def pump(
-        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-        sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    ) -> None:
-        async for msg in source:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                await sink.send_str(msg.data)
-            elif msg.type is aiohttp.WSMsgType.BINARY:
-                await sink.send_bytes(msg.data)
-            else:
-                break
-
-    up = asyncio.create_task(pump(ws, upstream))
-    down = asyncio.create_task(pump(upstream, ws))
     try:
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        await relay(ws, upstream)
     finally:
-        for task in (up, down):
-            task.cancel()
-        await asyncio.gather(up, down, return_exceptions=True)
         await upstream.close()
         await ws.close()
     return ws

@@ -6,18 +6,15 @@ execute WebSocket (API_CONTRACT §2.2); the agent speaks the client's protocol i
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
 from backendai.common.errors import InvalidRequest
+from backendai.common.websockets import relay
 from backendai.manager.api.session import session_from_request
 from backendai.manager.context import context_of
-
-Sender = Callable[[aiohttp.WSMessage], Awaitable[bool]]
 
 
 class RunningExecutions:
@@ -49,57 +46,31 @@ class RunningExecutions:
 EXECUTIONS_KEY = web.AppKey("running_executions", RunningExecutions)
 
 
-def _sender(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> Sender:
-    async def send(msg: aiohttp.WSMessage) -> bool:
-        """Forward one frame; False when the stream is over."""
-        if msg.type is aiohttp.WSMsgType.TEXT:
-            await ws.send_str(msg.data)
-        elif msg.type is aiohttp.WSMsgType.BINARY:
-            await ws.send_bytes(msg.data)
-        else:
-            return msg.type not in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.ERROR,
-            )
-        return True
-
-    return send
-
-
-async def _pump(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    send: Sender,
-    on_frame: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    async for msg in source:
-        if not await send(msg):
-            break
-        if on_frame is not None:
-            await on_frame()
-
-
-async def execute(request: web.Request) -> web.WebSocketResponse:
+async def _relay_to_agent(request: web.Request, stream: str) -> web.WebSocketResponse:
+    """Open the kernel's ``stream`` WebSocket on its agent and relay the client to it."""
     ctx = context_of(request)
     ws = web.WebSocketResponse(max_msg_size=0)
     s = await session_from_request(request)
-    target = await ctx.kernels.start_query(s)
+    if stream == "execute":
+        target = await ctx.kernels.start_query(s)  # counts the query
+    else:
+        target = await ctx.kernels.target(s)
     if not ws.can_prepare(request).ok:
         raise InvalidRequest(
             "This route speaks WebSocket: connect with an Upgrade: websocket request."
         )
-    agent_ws = await ctx.agent_client.connect_execute(target.addr, target.kernel_id)
+    agent_ws = await ctx.agent_client.connect_stream(target.addr, target.kernel_id, stream)
     running = request.app[EXECUTIONS_KEY]
-    running.add(s.id, agent_ws)
-    try:
-        await ws.prepare(request)
+    if stream == "execute":
+        running.add(s.id, agent_ws)
+
+    async def touch() -> None:
         await ctx.idle.touch(s.id)
 
-        async def touch() -> None:
-            await ctx.idle.touch(s.id)
-
-        await _relay(ws, agent_ws, touch, s.id)
+    try:
+        await ws.prepare(request)
+        await touch()
+        await relay(ws, agent_ws, touch)
     finally:
         running.discard(s.id, agent_ws)
         await agent_ws.close()
@@ -107,44 +78,14 @@ async def execute(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _relay(
-    ws: web.WebSocketResponse,
-    agent_ws: aiohttp.ClientWebSocketResponse,
-    touch: Callable[[], Awaitable[None]],
-    session_id: uuid.UUID,
-) -> None:
-    up = asyncio.create_task(_pump(ws, _sender(agent_ws), touch), name=f"exec-up-{session_id}")
-    down = asyncio.create_task(_pump(agent_ws, _sender(ws)), name=f"exec-down-{session_id}")
-    try:  # either side closing ends the relay; the caller closes both sockets
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (up, down):
-            task.cancel()
-        await asyncio.gather(up, down, return_exceptions=True)
+async def execute(request: web.Request) -> web.WebSocketResponse:
+    """Code execution: frames pass verbatim (API_CONTRACT §2.2)."""
+    return await _relay_to_agent(request, "execute")
 
 
 async def pty(request: web.Request) -> web.WebSocketResponse:
-    """The session's terminal, relayed to the agent frame by frame (Backend.AI's PTY frames)."""
-    ctx = context_of(request)
-    ws = web.WebSocketResponse(max_msg_size=0)
-    s = await session_from_request(request)
-    target = await ctx.kernels.target(s)
-    if not ws.can_prepare(request).ok:
-        raise InvalidRequest(
-            "This route speaks WebSocket: connect with an Upgrade: websocket request."
-        )
-    agent_ws = await ctx.agent_client.connect_stream(target.addr, target.kernel_id, "pty")
-    try:
-        await ws.prepare(request)
-
-        async def touch() -> None:
-            await ctx.idle.touch(s.id)
-
-        await _relay(ws, agent_ws, touch, s.id)
-    finally:
-        await agent_ws.close()
-        await ws.close()
-    return ws
+    """The session's terminal (Backend.AI's PTY frames)."""
+    return await _relay_to_agent(request, "pty")
 
 
 async def interrupt(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from backendai.manager.db.models import (
     Domain,
     Group,
     GroupMembership,
+    ScalingGroupForDomain,
 )
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import JSONString
@@ -82,13 +83,7 @@ class GroupNode:
         )
 
 
-def _ctx(info: Info[GQLContext, None]) -> GQLContext:
-    return info.context
-
-
 async def _domain_node(ctx: GQLContext, domain: Domain) -> DomainNode:
-    from backendai.manager.db.models import ScalingGroupForDomain
-
     names = (
         (
             await ctx.db.execute(
@@ -104,7 +99,7 @@ async def _domain_node(ctx: GQLContext, domain: Domain) -> DomainNode:
 
 
 async def resolve_domain(info: Info[GQLContext, None], name: str | None = None) -> DomainNode:
-    ctx = _ctx(info)
+    ctx = info.context
     target = name or ctx.principal.domain_name
     ctx.visible_domain(target)
     domain = await ctx.db.get(Domain, target)
@@ -116,7 +111,7 @@ async def resolve_domain(info: Info[GQLContext, None], name: str | None = None) 
 async def resolve_domains(
     info: Info[GQLContext, None], is_active: bool | None = None
 ) -> list[DomainNode]:
-    ctx = _ctx(info)
+    ctx = info.context
     ctx.require_superadmin()
     q = sa.select(Domain).order_by(Domain.name)
     if is_active is not None:
@@ -140,7 +135,7 @@ def _group_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[Group]:
 async def resolve_group(
     info: Info[GQLContext, None], id: uuid.UUID, domain_name: str | None = None
 ) -> GroupNode:
-    ctx = _ctx(info)
+    ctx = info.context
     group = (
         await ctx.db.execute(_group_scope(ctx, domain_name).where(Group.id == id))
     ).scalar_one_or_none()
@@ -152,7 +147,7 @@ async def resolve_group(
 async def resolve_groups(
     info: Info[GQLContext, None], domain_name: str | None = None, is_active: bool | None = None
 ) -> list[GroupNode]:
-    ctx = _ctx(info)
+    ctx = info.context
     q = _group_scope(ctx, domain_name).order_by(Group.name)
     if is_active is not None:
         q = q.where(Group.is_active.is_(is_active))

@@ -86,10 +86,6 @@ class KeyPairList:
     total_count: int
 
 
-def _ctx(info: Info[GQLContext, None]) -> GQLContext:
-    return info.context
-
-
 def _keypair_scope(
     ctx: GQLContext, domain_name: str | None, email: str | None
 ) -> sa.Select[KeyPair, User]:
@@ -112,7 +108,7 @@ def _keypair_scope(
 async def resolve_keypair(
     info: Info[GQLContext, None], domain_name: str | None = None, access_key: str | None = None
 ) -> KeyPairNode:
-    ctx = _ctx(info)
+    ctx = info.context
     key = access_key or ctx.principal.access_key
     if key != ctx.principal.access_key:
         ctx.require_admin()
@@ -136,7 +132,7 @@ async def resolve_keypair_list(
     filter: str | None = None,
     order: str | None = None,
 ) -> KeyPairList:
-    ctx = _ctx(info)
+    ctx = info.context
     limit, offset = page(limit, offset)
     q = _keypair_scope(ctx, domain_name, email)
     if is_active is not None:

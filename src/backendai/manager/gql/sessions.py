@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest, PermissionDenied
 from backendai.common.statuses import SessionStatus
-from backendai.manager.db.models import Group, Kernel, KeyPair, Session, User
+from backendai.manager.db.models import Group, Kernel, Session, User
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import JSONString
 
@@ -253,6 +253,3 @@ async def resolve_compute_session(
     if row is None:
         return None
     return await _build(ctx.db, row[0], row[1], row[2])
-
-
-__all__ = ["ComputeSessionList", "ComputeSessionNode", "KeyPair"]

@@ -83,10 +83,6 @@ class UserList:
     total_count: int
 
 
-def _ctx(info: Info[GQLContext, None]) -> GQLContext:
-    return info.context
-
-
 def _user_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[User]:
     ctx.require_admin()
     q = sa.select(User)
@@ -97,7 +93,7 @@ def _user_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[User]:
 async def resolve_user(
     info: Info[GQLContext, None], domain_name: str | None = None, email: str | None = None
 ) -> UserNode:
-    ctx = _ctx(info)
+    ctx = info.context
     if email is None or email == ctx.principal.email:
         user = await ctx.db.get(User, ctx.principal.user_uuid)
     else:
@@ -112,7 +108,7 @@ async def resolve_user(
 async def resolve_user_from_uuid(
     info: Info[GQLContext, None], user_id: uuid.UUID, domain_name: str | None = None
 ) -> UserNode:
-    ctx = _ctx(info)
+    ctx = info.context
     if user_id == ctx.principal.user_uuid:
         user = await ctx.db.get(User, user_id)
     else:
@@ -135,7 +131,7 @@ async def resolve_user_list(
     filter: str | None = None,
     order: str | None = None,
 ) -> UserList:
-    ctx = _ctx(info)
+    ctx = info.context
     limit, offset = page(limit, offset)
     q = _user_scope(ctx, domain_name)
     if group_id is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.statuses import UserRole
 from backendai.manager.db.models import (
+    Base,
     Domain,
     Group,
     GroupMembership,
@@ -52,7 +53,7 @@ def new_secret_key() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(40))
 
 
-async def _ensure(db: AsyncSession, model: type[object], key: object, **values: object) -> None:
+async def _ensure(db: AsyncSession, model: type[Base], key: object, **values: object) -> None:
     if await db.get(model, key) is None:
         db.add(model(**values))
 
