@@ -105,6 +105,36 @@ async def test_an_oom_kill_is_reported_with_the_memory_limit(
         await backend.close()
 
 
+async def test_a_run_cut_short_by_the_oom_stop_says_why(
+    short_dir: Path, manager: StubManager
+) -> None:
+    """The agent stops an out-of-memory kernel; a run waiting on it ends with 137 and the limit,
+    not with a bare "runner stopped", even when the stop beats the runner's own report."""
+    backend = FakeBackend()
+    client = await start(short_dir, manager.url, backend)
+    try:
+        body = create_body(slots={"cpu": "1", "mem": str(64 * 2**20)})
+        kernel_id = (await (await client.post("/v1/kernels", json=body, headers=HEADERS)).json())[
+            "kernel_id"
+        ]
+        [container_id] = backend.containers
+        url = f"/v1/kernels/{kernel_id}/execute"
+        async with client.ws_connect(url, headers=HEADERS) as ws:
+            code = "import time; time.sleep(30)"
+            await ws.send_json({"code": code, "mode": "query", "options": {}})
+            await asyncio.sleep(0.3)
+            backend.oom_event(container_id)
+            frame = await asyncio.wait_for(ws.receive_json(), 10)
+        assert frame["status"] == "finished" and frame["exitCode"] == 137
+        assert "memory limit: 64 MiB" in frame["console"][0][1]
+        await manager.wait_for("events", 1)
+        event = KernelEvent.model_validate(manager.events[0])
+        assert event.reason == "oom-killed" and "64 MiB" in event.message
+    finally:
+        await client.close()
+        await backend.close()
+
+
 async def test_destroyed_and_restarted_kernels_are_not_reported(
     short_dir: Path, manager: StubManager
 ) -> None:

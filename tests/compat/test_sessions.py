@@ -51,6 +51,14 @@ def names_of(cli: Runner, server: LiveServer, *flags: str) -> list[str]:
     return r.stdout.split()
 
 
+def wait_gone(cli: Runner, server: LiveServer, name: str, timeout: float = 30.0) -> None:
+    """``rm`` answers at TERMINATING; the container is removed in the background after that."""
+    deadline = time.monotonic() + timeout
+    while name in names_of(cli, server):
+        assert time.monotonic() < deadline, f"{name} is still listed {timeout:.0f} s after rm"
+        time.sleep(0.5)
+
+
 def test_run_inline_code_then_rm(cli: Runner, live_server: LiveServer) -> None:
     env = api_env(live_server)
     name = unique("inline")
@@ -64,7 +72,8 @@ def test_run_inline_code_then_rm(cli: Runner, live_server: LiveServer) -> None:
     assert re.search(r'\{"cpu": "1", "mem": "\d+"\}', row)
     r = cli("rm", name, env=env)
     assert r.returncode == 0 and "Done." in r.stderr
-    assert name not in names_of(cli, live_server)
+    wait_gone(cli, live_server, name)
+    assert name in names_of(cli, live_server, "--dead")
 
 
 def test_query_mode_keeps_state_and_survives_crashes(cli: Runner, live_server: LiveServer) -> None:

@@ -122,6 +122,10 @@ def _is_interrupt(text: str) -> bool:
 
 async def _lost(registry: KernelRegistry, kernel: Kernel) -> dict[str, Any]:
     """The final frame when the runner vanished mid-run: say what became of the container."""
+    if kernel.out_of_memory:
+        shown = kernel.memory_limit()
+        message = f"\nKilled: the session ran out of memory (memory limit: {shown}).\n"
+        return _frame("finished", message + "The session is ending (oom-killed).\n", 137)
     try:
         record = await registry.backend.inspect(kernel.container_id)
     except (ContainerNotFound, PlatformError):

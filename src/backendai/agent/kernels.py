@@ -53,6 +53,7 @@ from backendai.common.agent_protocol import (
     ServicePort,
 )
 from backendai.common.errors import PlatformError
+from backendai.common.slots import ResourceSlot, format_amount
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ class Kernel:
     mounts: list[MountSpec]
     service_ports: list[ServicePort]
     claim: Claim | None = None  # set when it runs in a claimed warm pool container
+    # Set when the agent ends it for reaching its memory limit, so a run cut short by that
+    # stop can say why, whichever of the runner's last frame and the container's death is first.
+    out_of_memory: bool = False
+
+    def memory_limit(self, fallback: int | None = None) -> str:
+        limit = self.slots.get("mem") or fallback
+        return format_amount("mem", ResourceSlot({"mem": limit})["mem"]) if limit else "?"
 
     def with_host_ports(self, ports: dict[int, int]) -> None:
         for sp in self.service_ports:

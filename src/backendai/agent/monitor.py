@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from backendai.agent.backends.protocol import ContainerBackend, ContainerEvent, ContainerRecord
 from backendai.agent.errors import ContainerNotFound
@@ -24,10 +25,10 @@ from backendai.common.agent_protocol import (
     KernelEventKind,
 )
 from backendai.common.errors import PlatformError
-from backendai.common.slots import ResourceSlot, format_amount
 
 log = logging.getLogger(__name__)
 
+OOM_STOP_GRACE = 0.5  # seconds
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 15.0)  # then the heartbeat's container list must do
 
 
@@ -36,7 +37,6 @@ class ContainerMonitor:
         self.registry, self.backend, self.link = registry, backend, link
         self.agent_id = registry.settings.id
         self.reported: set[tuple[str, str]] = set()  # (container id, start time) already told
-        self.ended_by_oom: set[uuid.UUID] = set()  # kernels we stopped for hitting the limit
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -89,7 +89,12 @@ class ContainerMonitor:
             return
         log.warning("kernel %s ran out of memory: ending it", kernel_id)
         # Docker may not flag a container OOMKilled when its main process was not the victim.
-        self.ended_by_oom.add(kernel_id)
+        self.registry.kernels[kernel_id].out_of_memory = True
+        self._spawn(self._stop_after_grace(container_id))
+
+    async def _stop_after_grace(self, container_id: str) -> None:
+        # A moment for the runner to tell a waiting client why its code died.
+        await asyncio.sleep(OOM_STOP_GRACE)
         with contextlib.suppress(ContainerNotFound, PlatformError):
             await self.backend.stop(container_id, grace=0)
 
@@ -104,14 +109,9 @@ class ContainerMonitor:
         if kernel is None or kernel_id in self.registry.quiet or key in self.reported:
             return
         self.reported.add(key)
-        oom = kernel_id in self.ended_by_oom or (
-            record.oom_killed and record.exit_code in (None, 137)
-        )
-        self.ended_by_oom.discard(kernel_id)
+        oom = kernel.out_of_memory or (record.oom_killed and record.exit_code in (None, 137))
         if oom:
-            limit = kernel.slots.get("mem") or record.memory
-            shown = format_amount("mem", ResourceSlot({"mem": limit})["mem"]) if limit else "?"
-            message = f"The kernel's memory limit is {shown}."
+            message = f"The kernel's memory limit is {kernel.memory_limit(record.memory)}."
         else:
             message = f"The kernel's main process exited with code {record.exit_code}."
         event = KernelEvent(
@@ -123,7 +123,10 @@ class ContainerMonitor:
             message=message,
         )
         log.warning("kernel %s terminated: %s %s", kernel_id, event.reason, message)
-        task = asyncio.create_task(self._send(event))
+        self._spawn(self._send(event))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -144,6 +144,11 @@ class FakeBackend:
             self._emit(container, "oom")
         self._exited(container, exit_code)
 
+    def oom_event(self, container_id: str) -> None:
+        """Test helper: the engine reports an OOM kill inside a container that keeps running
+        (the victim was not its main process)."""
+        self._emit(self._get(container_id), "oom")
+
     async def stop(self, container_id: str, grace: float = 10.0) -> None:
         container = self._get(container_id)
         await self._kill(container)
