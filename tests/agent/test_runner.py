@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import os
+import platform
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -155,6 +159,38 @@ async def test_interrupt_stops_running_code(host_runner: HostRunner) -> None:
     assert frames[-1]["exitCode"] == 1
     assert "KeyboardInterrupt" in console(frames, "stderr")
     assert console(await run(host_runner.socket, "print('alive')")) == "alive\n"
+
+
+async def test_an_interrupt_right_after_the_code_is_not_lost(host_runner: HostRunner) -> None:
+    """Ctrl-C before the interpreter has begun the code still stops it (it is held back)."""
+    for _ in range(5):
+        started = time.monotonic()
+        frames = await run(host_runner.socket, "import time; time.sleep(30)", interrupt_after=0)
+        assert time.monotonic() - started < 5
+        assert "KeyboardInterrupt" in console(frames, "stderr")
+        assert frames[-1]["exitCode"] == 1
+
+
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+
+
+@pytest.mark.skipif(TGKILL is None, reason="tgkill's syscall number is known for x86_64/aarch64")
+async def test_sigterm_to_any_thread_stops_the_runner(host_runner: HostRunner) -> None:
+    """``docker stop`` may land SIGTERM on a connection thread; the runner must still exit
+    at once rather than sleep in accept() until the engine's SIGKILL."""
+    link = await RunnerLink.connect(host_runner.socket)
+    try:
+        await link.send({"op": "run", "mode": "query", "code": "import time; time.sleep(30)"})
+        await asyncio.sleep(0.3)
+        pid = host_runner.process.pid
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert threads  # at least the connection's thread
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(TGKILL, pid, threads[-1], signal.SIGTERM) == 0
+        returncode = await asyncio.to_thread(host_runner.process.wait, 5)
+        assert returncode == 0
+    finally:
+        await link.close()
 
 
 async def test_a_dropped_connection_interrupts_its_run(host_runner: HostRunner) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import collections
 import json
 import os
 import socket
@@ -59,23 +60,30 @@ class Peer:
         self.sock = sock
         self.buffer = b""
         self.closed = False
+        # Messages read but not yet handled: an interrupt can share a read with its "run".
+        self.backlog: collections.deque[Message] = collections.deque()
 
-    def feed(self) -> list[Message]:
-        """Read what is available (call when readable) and return the complete messages."""
+    def feed(self) -> None:
+        """Read what is available (call when readable) into the backlog."""
         try:
             data = self.sock.recv(READ_SIZE)
         except OSError:
             data = b""
         self.closed = self.closed or not data
         *lines, self.buffer = (self.buffer + data).split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
+        self.backlog.extend(json.loads(line) for line in lines if line.strip())
 
-    def receive(self) -> list[Message]:
-        """Block until at least one message arrives; an empty list at EOF."""
-        messages: list[Message] = []
-        while not messages and not self.closed:
-            messages = self.feed()
+    def take(self) -> list[Message]:
+        """Every message read so far and not yet handled."""
+        messages = list(self.backlog)
+        self.backlog.clear()
         return messages
+
+    def next(self) -> Message | None:
+        """Block until a message arrives; None at EOF."""
+        while not self.backlog and not self.closed:
+            self.feed()
+        return self.backlog.popleft() if self.backlog else None
 
     def send(self, message: Message) -> None:
         if not self.closed:

@@ -112,6 +112,7 @@ class Run:
         for fd, callback in sources.items():
             self.sel.register(fd, selectors.EVENT_READ, callback)
         self.done = False
+        self.handle_peer()  # what came with the "run" message, or during an earlier phase
         try:
             while not self.done:
                 timeout = self.out.timeout()
@@ -127,7 +128,11 @@ class Run:
             self.sel.close()
 
     def on_peer(self) -> None:
-        for message in self.peer.feed():
+        self.peer.feed()
+        self.handle_peer()
+
+    def handle_peer(self) -> None:
+        for message in self.peer.take():
             if message.get("op") == "interrupt":
                 self.interrupt()
             elif message.get("op") == "input" and self.on_input is not None:
@@ -135,7 +140,8 @@ class Run:
                 on_input(str(message.get("data", "")))
         if self.peer.closed:
             # The client went away: stop the code as Ctrl-C would, and finish quietly.
-            self.sel.unregister(self.peer.sock)
+            if self.peer.sock in self.sel.get_map():
+                self.sel.unregister(self.peer.sock)
             self.interrupt()
 
     def reader(self, pipe: Pipe) -> Callback:
@@ -150,14 +156,22 @@ class Run:
         proc = interp.ensure()
         ooms = oom_kills()
         exit_code = 0
+        # A Ctrl-C that comes before the interpreter runs the code would be ignored there
+        # (it ignores interrupts between runs), so it waits for "started".
+        started = held = False
 
         def control() -> None:
-            nonlocal exit_code
+            nonlocal exit_code, started, held
             messages, gone = interp.receive()
             for pipe in interp.pipes:  # what the code printed before it asked or ended
                 pipe.drain(self.out)
             for message in messages:
-                if "done" in message:
+                if "started" in message:
+                    started = True
+                    if held:
+                        held = False
+                        interrupt()
+                elif "done" in message:
                     exit_code, self.done = int(message["done"]), True
                 elif "input" in message:
                     self.out.add("stdout", str(message["input"]))
@@ -176,8 +190,11 @@ class Run:
                 exit_code, self.done = exit_status(returncode), True
 
         def interrupt() -> None:
+            nonlocal held
             self.on_input = None
-            if proc.poll() is None:
+            if not started:
+                held = True
+            elif proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
 
         self.interrupt = interrupt

@@ -5,13 +5,16 @@ Standard library only (it runs on the image's Python). The runner starts it as
 subprocesses and C extensions is captured as well as ``print``. On the control pipes, one JSON
 object per line:
   runner -> interpreter  {"code": SOURCE} | {"input": LINE} | {"environ": {NAME: VALUE}}
-  interpreter -> runner  {"done": EXIT_CODE} | {"input": PROMPT, "password": BOOL}
+  interpreter -> runner  {"started": true} | {"done": EXIT_CODE}
+                         | {"input": PROMPT, "password": BOOL}
+"started" says the code can now be interrupted; the runner holds back an earlier Ctrl-C till then.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import io
 import json
 import linecache
@@ -20,6 +23,7 @@ import signal
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 
@@ -73,10 +77,13 @@ def ignore_interrupts() -> None:
             continue
 
 
-def run_cell(source: str, namespace: dict[str, Any], filename: str) -> int:
+def run_cell(
+    source: str, namespace: dict[str, Any], filename: str, started: Callable[[], None]
+) -> int:
     """Run one piece of code like a notebook cell; the exit code the client shows."""
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        started()
         try:
             tree = ast.parse(source, filename, "exec")
         except SyntaxError as e:
@@ -105,7 +112,9 @@ def run_cell(source: str, namespace: dict[str, Any], filename: str) -> int:
             tb = e.__traceback__.tb_next if e.__traceback__ else None
             traceback.print_exception(type(e), e, tb)
             return 1
-    except KeyboardInterrupt:  # arrived while reporting another error
+    except KeyboardInterrupt:  # arrived before the code began, or while reporting an error
+        with contextlib.suppress(KeyboardInterrupt):
+            print("KeyboardInterrupt", file=sys.stderr)
         return 1
 
 
@@ -133,7 +142,12 @@ def serve(fd_in: int, fd_out: int) -> None:
             os.environ.update(message["environ"])
             continue
         count += 1
-        exit_code = run_cell(str(message["code"]), main.__dict__, f"<cell-{count}>")
+        exit_code = run_cell(
+            str(message["code"]),
+            main.__dict__,
+            f"<cell-{count}>",
+            lambda: control.tell({"started": True}),
+        )
         ignore_interrupts()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -35,10 +36,22 @@ class Runner:
         # (a restarted container finds the previous socket file there).
         os.rename(temporary, self.socket_path)
         log(f"ready on {self.socket_path}")
+        # A signal may be delivered to any thread; Python runs its handler (SIGTERM: exit) only
+        # in the main thread, which would sleep on in accept(). The wakeup fd wakes it.
+        wake_r, wake_w = socket.socketpair()
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        sel = selectors.DefaultSelector()
+        sel.register(server, selectors.EVENT_READ)
+        sel.register(wake_r, selectors.EVENT_READ)
         try:
             while True:
-                conn, _ = server.accept()
-                threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+                for key, _ in sel.select():
+                    if key.fileobj is wake_r:
+                        wake_r.recv(512)  # the handler itself runs as we return to Python
+                        continue
+                    conn, _ = server.accept()
+                    threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
         finally:
             self.interp.close()
 
@@ -48,17 +61,16 @@ class Runner:
         # whatever a user's symlink in the ipc directory might point it at.
         peer.send({"op": "hello", "protocol": 1})
         try:
-            while messages := peer.receive():
-                for message in messages:
-                    if message.get("op") == "ping":
-                        peer.send({"op": "pong"})
-                    elif message.get("op") == "configure":
-                        with self.lock:
-                            self.configure(dict(message.get("environ") or {}))
-                        peer.send({"op": "configured"})
-                    elif message.get("op") == "run":
-                        with self.lock:
-                            self.run(peer, message)
+            while (message := peer.next()) is not None:
+                if message.get("op") == "ping":
+                    peer.send({"op": "pong"})
+                elif message.get("op") == "configure":
+                    with self.lock:
+                        self.configure(dict(message.get("environ") or {}))
+                    peer.send({"op": "configured"})
+                elif message.get("op") == "run":
+                    with self.lock:
+                        self.run(peer, message)
         except Exception as e:  # a broken peer must not take the runner down
             log(f"connection error: {e!r}")
         finally:
