@@ -122,7 +122,7 @@ def test_events_show_the_lifecycle(cli: Runner, live_server: LiveServer) -> None
         target=lambda: result.setdefault("r", cli("events", name, env=env, timeout=60))
     )
     listener.start()
-    time.sleep(1.5)  # the listener subscribes before the session exists
+    time.sleep(3.0)  # the listener subscribes before the session exists (a slow CLI start)
     cli("start", "-t", name, "python", env=env)
     cli("rm", name, env=env)
     listener.join(timeout=60)
