@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from backendai.agent.errors import ContainerNotFound, KernelNotReady
 from backendai.agent.kernels import Kernel, KernelRegistry
+from backendai.agent.runner.channels import OOM_ENDING, killed_for_memory
 from backendai.agent.runner_link import RunnerLink
 from backendai.common.agent_protocol import ContainerState
 from backendai.common.errors import PlatformError
@@ -123,9 +124,8 @@ def _is_interrupt(text: str) -> bool:
 async def _lost(registry: KernelRegistry, kernel: Kernel) -> dict[str, Any]:
     """The final frame when the runner vanished mid-run: say what became of the container."""
     if kernel.out_of_memory:
-        shown = kernel.memory_limit()
-        message = f"\nKilled: the session ran out of memory (memory limit: {shown}).\n"
-        return _frame("finished", message + "The session is ending (oom-killed).\n", 137)
+        message = killed_for_memory(kernel.memory_limit()) + OOM_ENDING
+        return _frame("finished", message, 137)
     try:
         record = await registry.backend.inspect(kernel.container_id)
     except (ContainerNotFound, PlatformError):

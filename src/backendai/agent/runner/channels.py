@@ -46,7 +46,15 @@ def oom_message() -> str:
     paths = ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"]
     limit = cgroup_number(paths)
     shown = f"{limit / 2**20:.0f} MiB" if limit and limit < 2**60 else "unknown"
-    return f"\nKilled: the session ran out of memory (memory limit: {shown}).\n"
+    return killed_for_memory(shown)
+
+
+def killed_for_memory(shown_limit: str) -> str:
+    """What the user reads when the code died at the memory limit (runner and agent alike)."""
+    return f"\nKilled: the session ran out of memory (memory limit: {shown_limit}).\n"
+
+
+OOM_ENDING = "The session is ending (oom-killed).\n"
 
 
 def exit_status(returncode: int) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .channels import (
     MAX_PENDING,
+    OOM_ENDING,
     READ_SIZE,
     Message,
     Output,
@@ -183,7 +184,7 @@ class Run:
                     pipe.drain(self.out)
                 oom = returncode == -signal.SIGKILL and oom_kills() > ooms
                 if oom:  # the agent ends the session: its memory limit was reached
-                    self.out.add("stderr", oom_message() + "The session is ending (oom-killed).\n")
+                    self.out.add("stderr", oom_message() + OOM_ENDING)
                 else:
                     lost = f"\nThe interpreter exited ({returncode}).\n"
                     self.out.add("stderr", lost + "Its variables are lost; a new one is ready.\n")
