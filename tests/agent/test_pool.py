@@ -323,3 +323,25 @@ def test_the_default_pool_image_is_the_newest_python() -> None:
     assert default_pool_images(images) == ["backendai/python:3.11-debian12"]
     assert default_pool_images([image("python:latest")]) == ["python:latest"]
     assert default_pool_images([image("backendai/r:4")]) == []
+
+
+async def test_a_deep_tree_left_in_a_pool_home_never_stops_a_start(short_dir: Path) -> None:
+    """A user's 1,100-deep tree made shutil.rmtree raise RecursionError, and the agent (so
+    `backendai-server up`) exited at start."""
+    home = short_dir / "pool" / str(uuid.uuid4()) / "home"
+    home.mkdir(parents=True)
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1100):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    backend = FakeBackend()
+    agent = await start(short_dir, backend)
+    try:
+        await agent.until_idle(1)
+        assert not home.parent.exists()
+    finally:
+        await agent.client.close()
+        await backend.close()

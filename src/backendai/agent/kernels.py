@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from backendai.agent.backends.protocol import ContainerBackend, ContainerRecord
 from backendai.agent.claims import Claim, all_claims, read_claim, take_over
 from backendai.agent.errors import ContainerNotFound, KernelCreationFailed, KernelNotFound
 from backendai.agent.files import KernelFiles
+from backendai.agent.fstree import remove_tree
 from backendai.agent.layout import (
     LABEL_AGENT_PORTS,
     LABEL_POOL,
@@ -182,7 +182,7 @@ class KernelRegistry:
             self.cores.release(req.kernel_id)
             await asyncio.shield(self.pool.discard(member))
             root = kernel_paths(self.settings.data_dir, req.kernel_id).root
-            await asyncio.to_thread(shutil.rmtree, root, True)
+            await asyncio.to_thread(remove_tree, root, ignore_errors=True)
             raise
         mounts = base_mounts(member.paths, self.runner_dir)
         kernel = self._claimed_kernel(claim, mounts, member.host_ports)
@@ -257,7 +257,7 @@ class KernelRegistry:
                 self._claimed.pop(kernel.container_id, None)
             self.cores.release(kernel_id)
             for root in roots:
-                await asyncio.to_thread(shutil.rmtree, root, True)
+                await asyncio.to_thread(remove_tree, root, ignore_errors=True)
         finally:
             self.quiet.discard(kernel_id)
 

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.fstree import remove_tree
 from backendai.agent.layout import LABEL_POOL, LABEL_SERVICE_PORTS, KernelPaths, pool_paths
 from backendai.agent.runner_link import RunnerLink, wait_ready
 from backendai.agent.settings import AgentSettings
@@ -183,7 +183,7 @@ class WarmPool:
             await member.link.close()
         with contextlib.suppress(PlatformError):
             await self.backend.destroy(member.container_id)
-        await asyncio.to_thread(shutil.rmtree, member.paths.root, True)
+        await asyncio.to_thread(remove_tree, member.paths.root, ignore_errors=True)
 
     def discard_later(self, member: PoolMember) -> None:
         task = asyncio.create_task(self.discard(member))
@@ -222,7 +222,7 @@ class WarmPool:
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(root):
                 if Path(entry.path) not in claimed_dirs:
-                    await asyncio.to_thread(shutil.rmtree, entry.path, True)
+                    await asyncio.to_thread(remove_tree, entry.path, ignore_errors=True)
 
     async def _fill(self) -> None:
         while True:
@@ -278,7 +278,7 @@ class WarmPool:
                 member = PoolMember(container_id, image, paths, service_ports, {})
                 await asyncio.shield(self.discard(member))
             else:
-                await asyncio.to_thread(shutil.rmtree, paths.root, True)
+                await asyncio.to_thread(remove_tree, paths.root, ignore_errors=True)
             raise
         return PoolMember(container_id, image, paths, service_ports, ports, link)
 
