@@ -149,7 +149,8 @@ build_python() {
     mkdir -p "$ctx/certs"
     crts=(/usr/local/share/ca-certificates/*.crt)
     [ -e "${crts[0]}" ] && cp "${crts[@]}" "$ctx/certs/"
-    docker build --pull=false --force-rm -t "$PYTHON_IMAGE" "$ctx" >"$work/build.log" 2>&1 || {
+    docker build --pull=false --force-rm --label "ai.backend.build-hash=$(python_hash)" \
+        -t "$PYTHON_IMAGE" "$ctx" >"$work/build.log" 2>&1 || {
         tail -n 40 "$work/build.log" >&2
         die "docker build of $PYTHON_IMAGE failed"
     }
@@ -161,6 +162,12 @@ build_python() {
     ok "$PYTHON_IMAGE built in $((SECONDS - t0)) s ($(image_size "$PYTHON_IMAGE")), tagged ${PYTHON_ALIASES[*]}"
 }
 
+# A digest of images/python/: an image built from other files is rebuilt.
+python_hash() { (cd "$HERE/python" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+python_current() {
+    [ "$(docker image inspect --format '{{index .Config.Labels "ai.backend.build-hash"}}' "$PYTHON_IMAGE" 2>/dev/null)" = "$(python_hash)" ]
+}
+
 rebuilt_base=0
 if wants base; then
     if [ $FORCE -eq 0 ] && have_image "$BASE_IMAGE"; then
@@ -170,10 +177,11 @@ if wants base; then
     fi
 fi
 if wants python; then
-    if [ $FORCE -eq 0 ] && [ $rebuilt_base -eq 0 ] && have_image "$PYTHON_IMAGE"; then
+    if [ $FORCE -eq 0 ] && [ $rebuilt_base -eq 0 ] && have_image "$PYTHON_IMAGE" && python_current; then
         ok "$PYTHON_IMAGE exists ($(image_size "$PYTHON_IMAGE")); skipped"
         for alias in "${PYTHON_ALIASES[@]}"; do have_image "$alias" || docker tag "$PYTHON_IMAGE" "$alias"; done
     else
+        have_image "$PYTHON_IMAGE" && ! python_current && step "$PYTHON_IMAGE: images/python/ changed"
         build_python
     fi
 fi

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from backendai.agent.backends.docker import DockerBackend
 from backendai.agent.backends.protocol import ContainerSpec
 from backendai.agent.main import create_app
-from backendai.agent.settings import AgentSettings
+from backendai.agent.settings import WORK_UID, AgentSettings
 from backendai.common.agent_protocol import (
     LABEL_AGENT_ID,
     LABEL_KERNEL_ID,
@@ -111,7 +111,7 @@ async def test_limits_user_and_hello(docker_agent: DockerAgent) -> None:
     assert lines[0] == "536870912"
     assert "," not in lines[1] and "-" not in lines[1]  # exactly one CPU
     assert lines[2] == "4096"
-    assert lines[3] == "1000 1000 /home/work /home/work"
+    assert lines[3] == f"{WORK_UID} {WORK_UID} /home/work /home/work"
     assert lines[4] == "1 0000000000000000"
     assert lines[5] == str(64 * MiB)
 

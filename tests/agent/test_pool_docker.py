@@ -17,7 +17,7 @@ from backendai.agent.backends import docker as docker_backend
 from backendai.agent.backends.docker import RECORD_DELAY
 from backendai.agent.main import create_app
 from backendai.agent.server import CONTEXT_KEY
-from backendai.agent.settings import AgentSettings
+from backendai.agent.settings import WORK_UID, AgentSettings
 from tests.agent.conftest import HEADERS, IMAGE, console, create_body, make_settings, run_ws
 from tests.agent.test_docker import remove_containers
 from tests.agent.test_pool import until
@@ -76,7 +76,7 @@ async def test_a_pooled_kernel_gets_its_limits_and_environment(
         assert "," not in cpus and "-" not in cpus  # exactly one core
         assert pids == str(settings.pids_limit)
         assert env == f"yes {created['kernel_id']} 1"
-        assert user == "1000 1 0000000000000000"
+        assert user == f"{WORK_UID} 1 0000000000000000"
         # The limits are recorded with the engine too, so that a restart keeps them.
         await asyncio.sleep(RECORD_DELAY + 0.5)
         async with aiodocker.Docker() as docker:

@@ -14,6 +14,7 @@ from backendai.agent.resources import (
     format_cpuset,
     parse_cpuset,
 )
+from backendai.agent.settings import WORK_UID
 from backendai.agent.spec import build_spec, parse_service_ports
 from backendai.common.agent_protocol import (
     LABEL_AGENT_ID,
@@ -72,7 +73,7 @@ def test_service_ports_from_the_image_label() -> None:
 
 
 def test_spec_limits_labels_and_env(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, uid=1000, gid=1000)
+    settings = make_settings(tmp_path)
     body = create_body(
         slots={"cpu": "1.5", "mem": str(2**30)},
         resource_opts={"shmem": "128m"},
@@ -83,7 +84,7 @@ def test_spec_limits_labels_and_env(tmp_path: Path) -> None:
     spec = build_spec(settings, req, mounts, [0, 1], parse_service_ports("ttyd:http:7681"))
     assert (spec.cpu, spec.cpuset, spec.memory) == (Decimal("1.5"), [0, 1], 2**30)
     assert spec.shm_size == 128 * 2**20 and spec.pids_limit == 4096
-    assert spec.user == "1000:1000" and spec.workdir == "/home/work"
+    assert spec.user == f"{WORK_UID}:{WORK_UID}" and spec.workdir == "/home/work"
     assert spec.labels[LABEL_AGENT_ID] == "test-agent"
     assert spec.labels[LABEL_KERNEL_ID] == body["kernel_id"]
     assert spec.env["FOO"] == "bar" and spec.env["HOME"] == "/home/work"

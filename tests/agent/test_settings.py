@@ -26,7 +26,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     s = load_settings(AgentSettings)
     assert s.id == f"i-{socket.gethostname()}"
     assert (s.host, s.port, s.addr) == ("127.0.0.1", 6001, "http://127.0.0.1:6001")
-    assert (s.uid, s.gid, s.heartbeat_interval, s.backend) == (1000, 1000, 3.0, "docker")
+    assert (s.uid, s.gid, s.heartbeat_interval, s.backend) == (65000, 65000, 3.0, "docker")
     assert s.data_dir == tmp_path / "agent"
     assert load_settings(AgentSettings, public_addr="http://10.0.0.5:6001").addr == (
         "http://10.0.0.5:6001"

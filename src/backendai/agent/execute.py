@@ -22,11 +22,11 @@ from backendai.agent.runner.channels import OOM_ENDING, killed_for_memory
 from backendai.agent.runner_link import RunnerLink
 from backendai.common.agent_protocol import ContainerState
 from backendai.common.errors import PlatformError
+from backendai.common.websockets import MAX_FRAME_SIZE
 
 log = logging.getLogger(__name__)
 
 MODES = ("query", "batch")
-MAX_FRAME = 64 * 2**20  # the first frame carries the code
 
 
 def _frame(status: str, stderr: str = "", exit_code: int | None = None) -> dict[str, Any]:
@@ -44,7 +44,7 @@ async def execute(
         raise KernelNotReady(
             f"The kernel {kernel.kernel_id} does not answer (is its container running?)."
         ) from e
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE)
     await ws.prepare(request)
     try:
         first = await ws.receive()

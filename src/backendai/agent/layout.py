@@ -60,7 +60,9 @@ class KernelPaths:
         return self.ipc / RUNNER_SOCKET
 
     def prepare(self, uid: int, gid: int) -> None:
-        for path, mode in ((self.home, 0o755), (self.ipc, 0o700)):
+        # Only the session's uid may enter its home: another session's uid, or a host account
+        # that happens to share a uid, must not read it.
+        for path, mode in ((self.home, 0o700), (self.ipc, 0o700)):
             path.mkdir(parents=True, exist_ok=True)
             path.chmod(mode)
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pwd
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from backendai.agent.resources import detect_capacity
 from backendai.agent.server import CONTEXT_KEY, AgentContext, setup_routes, token_middleware
 from backendai.agent.settings import AgentSettings
 from backendai.common.errors import ConfigurationError
+from backendai.common.private import private_dir
 from backendai.common.problems import problem_middleware
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,14 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = backend or create_backend(settings)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         capacity = detect_capacity(
             reserved_cpu=settings.reserved_cpu,
             reserved_mem=settings.reserved_mem,
             cpu=settings.cpu,
             mem=settings.mem,
         )
+        warn_if_host_account(settings.uid)
         registry = KernelRegistry(settings, engine, capacity)
         # Before serving: a kernel that survived an agent restart is usable at once.
         await registry.adopt_all()
@@ -75,6 +78,21 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
     app.cleanup_ctx.append(lifecycle)
     setup_routes(app)
     return app
+
+
+def warn_if_host_account(uid: int) -> str | None:
+    """The host account that shares the container uid, if any (logged: its owner could read
+    every session's files on the host, and the sessions theirs)."""
+    try:
+        account = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+    log.warning(
+        "the container uid %d is the host account %r: session files on the host belong to it. "
+        "Set [agent] uid/gid to ids no host account uses (and build the images with them).",
+        uid, account,
+    )  # fmt: skip
+    return account
 
 
 async def run_agent(settings: AgentSettings) -> None:

@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 
 from backendai.common.settings import ProcessSettings
 
+WORK_UID = 65000  # images/python/Dockerfile's WORK_UID
+
 
 def _default_id() -> str:
     return f"i-{socket.gethostname()}"
@@ -43,8 +45,17 @@ class AgentSettings(ProcessSettings):
         default=Path.home() / ".local/share/backendai/agent",
         description="Per-kernel home and IPC directories and the runner live here.",
     )
-    uid: int = Field(default=1000, ge=0, description="uid of the container user (work).")
-    gid: int = Field(default=1000, ge=0, description="gid of the container user (work).")
+    # 65000-65533 are reserved in Debian's uid policy: no package or admin account takes them,
+    # so a session's files on the host belong to nobody who could log in.
+    uid: int = Field(
+        default=WORK_UID,
+        ge=1,
+        description=(
+            "uid of the container user (work); the local images are built with it. Choose one "
+            "that no host account uses: files in session homes belong to it on the host."
+        ),
+    )
+    gid: int = Field(default=WORK_UID, ge=1, description="gid of the container user (work).")
     heartbeat_interval: float = Field(
         default=3.0, gt=0, description="Seconds between heartbeats to the manager."
     )

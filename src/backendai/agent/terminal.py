@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from backendai.agent.backends.protocol import PtyStream
 from backendai.agent.kernels import Kernel, KernelRegistry
+from backendai.common.websockets import MAX_FRAME_SIZE
 
 SHELL = ["/bin/bash", "-l"]
 
@@ -35,7 +36,7 @@ async def terminal(
     request: web.Request, registry: KernelRegistry, kernel: Kernel
 ) -> web.WebSocketResponse:
     pty = await _open(registry, kernel)  # refused before the upgrade: a problem JSON
-    ws = web.WebSocketResponse(max_msg_size=0, heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE, heartbeat=30)
     await ws.prepare(request)
     state: dict[str, PtyStream] = {"pty": pty}
 

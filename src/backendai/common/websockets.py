@@ -9,6 +9,13 @@ import aiohttp
 from aiohttp import web
 
 AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+# The largest WebSocket message any of our processes accepts, on every hop (client, webserver,
+# manager, agent). aiohttp refuses a frame whose header announces more before reading its
+# payload, so one hostile frame costs at most this much memory. The largest legitimate message
+# is the first frame of an execution, which carries the code: 16 MiB of source is far beyond any
+# notebook cell; files go through upload.
+MAX_FRAME_SIZE = 16 * 2**20
 _ENDED = (
     aiohttp.WSMsgType.CLOSE,
     aiohttp.WSMsgType.CLOSING,

@@ -28,6 +28,8 @@ from backendai.common.agent_protocol import (
     ListFilesResult,
 )
 from backendai.common.errors import AgentError, InvalidRequest
+from backendai.common.private import private_dir
+from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def load_agent_token(settings: ManagerSettings) -> str:
         token = path.read_text().strip()
         if token:
             return token
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     token = secrets.token_urlsafe(32)
     path.touch(mode=0o600)
     path.write_text(token + "\n")
@@ -156,7 +158,7 @@ class AgentClient:
         """One of the kernel's WebSockets on the agent (execute, pty); the caller closes it."""
         url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}/{stream}"
         try:
-            return await self._http().ws_connect(url, max_msg_size=0, autoping=True)
+            return await self._http().ws_connect(url, max_msg_size=MAX_FRAME_SIZE, autoping=True)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise AgentError(f"The agent at {addr} refused the {stream} stream: {e}") from e
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from backendai.common.private import private_dir
 from backendai.common.problems import problem_middleware
 from backendai.manager.api import auth, events, gql, internal, root, session, stream
 from backendai.manager.background import Periodic
@@ -26,7 +27,7 @@ def create_app(
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         if migrate:
             await upgrade(settings.database_url)
         engine = create_engine(settings.database_url)

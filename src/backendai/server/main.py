@@ -17,6 +17,7 @@ from backendai.agent.main import create_app as create_agent_app
 from backendai.agent.main import run_agent
 from backendai.agent.settings import AgentSettings
 from backendai.common.errors import PlatformError
+from backendai.common.private import private_dir
 from backendai.common.settings import load_settings
 from backendai.common.statuses import AgentStatus
 from backendai.manager.agent_client import load_agent_token
@@ -65,7 +66,7 @@ def main(debug: bool) -> None:
 
 
 async def _init_database(settings: ManagerSettings) -> Any:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     try:

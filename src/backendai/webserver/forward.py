@@ -21,7 +21,7 @@ from backendai.common.errors import (
     PlatformError,
 )
 from backendai.common.signing import signed_headers
-from backendai.common.websockets import relay
+from backendai.common.websockets import MAX_FRAME_SIZE, relay
 from backendai.webserver.context import WebserverContext, context_of, current_login
 from backendai.webserver.sessions import LoginSession
 
@@ -130,14 +130,14 @@ async def _forward_websocket(
     headers = _signing_headers(ctx, session, "GET", rel_url, "application/octet-stream")
     try:
         upstream = await ctx.http.ws_connect(
-            _manager_url(ctx, rel_url), headers=headers, max_msg_size=0, autoping=True
+            _manager_url(ctx, rel_url), headers=headers, max_msg_size=MAX_FRAME_SIZE, autoping=True
         )
     except aiohttp.WSServerHandshakeError as e:
         # The manager refused (e.g. no such session): pass its status on as a problem.
         raise _refused(e.status, e.message) from e
     except aiohttp.ClientError as e:
         raise InternalError(f"The manager at {ctx.settings.manager_url} is unreachable: {e}") from e
-    ws = web.WebSocketResponse(max_msg_size=0)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE)
     await ws.prepare(request)
 
     try:

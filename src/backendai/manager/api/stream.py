@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from backendai.common.errors import InvalidRequest
-from backendai.common.websockets import relay
+from backendai.common.websockets import MAX_FRAME_SIZE, relay
 from backendai.manager.api.session import session_from_request
 from backendai.manager.context import context_of
 
@@ -49,7 +49,7 @@ EXECUTIONS_KEY = web.AppKey("running_executions", RunningExecutions)
 async def _relay_to_agent(request: web.Request, stream: str) -> web.WebSocketResponse:
     """Open the kernel's ``stream`` WebSocket on its agent and relay the client to it."""
     ctx = context_of(request)
-    ws = web.WebSocketResponse(max_msg_size=0)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE)
     s = await session_from_request(request)
     if stream == "execute":
         target = await ctx.kernels.start_query(s)  # counts the query

@@ -7,6 +7,7 @@ onto the async driver here, in one place, instead of asking every caller to know
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from backendai.common.errors import ConfigurationError
+from backendai.common.private import private_file
 
 # How long a SQLite connection waits for another writer's lock before failing with
 # "database is locked": the scheduler and the API handlers write concurrently.
@@ -64,6 +66,14 @@ def create_engine(url: str | sa.URL, *, echo: bool = False) -> AsyncEngine:
     else:
         # Pooled connections to a server can go stale (server restarts, idle timeouts).
         kwargs["pool_pre_ping"] = True
+    database = async_url.database
+    if async_url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        # The file holds every secret key: readable by us alone. SQLite gives its -wal and
+        # -shm files the main file's mode.
+        private_file(Path(database))
+        for suffix in ("-wal", "-shm", "-journal"):  # left by an older, looser install
+            if Path(database + suffix).exists():
+                private_file(Path(database + suffix))
     engine = _create_async_engine(async_url, **kwargs)
     if async_url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)

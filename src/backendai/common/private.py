@@ -1,0 +1,33 @@
+"""Host files and directories that hold secrets or users' data: this process's user alone may
+read them. The data dir holds the database (secret keys), the agent token and the session
+homes; a host account that could read it would read every tenant's keys and files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod to ``mode`` when looser and ours (a directory an admin gave us stays theirs)."""
+    st = path.stat()
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & ~mode:
+        path.chmod(mode)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory (created with missing parents) that only we can enter."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _tighten(path, DIR_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file (created empty when missing) that only we can read."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    _tighten(path, FILE_MODE)
+    return path
