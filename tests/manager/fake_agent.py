@@ -98,6 +98,16 @@ class FakeAgent:
     async def close(self) -> None:
         await self.server.close()
 
+    async def go_down(self) -> None:
+        """Stop listening (a crashed or restarting agent); ``come_back`` listens again on the
+        same address with the same containers."""
+        port = self.server.port
+        await self.server.close()
+        self.server = TestServer(self._app(), port=port)
+
+    async def come_back(self) -> None:
+        await self.server.start_server()
+
     # What the agent reports to the manager ------------------------------------------------
 
     def heartbeat(self) -> AgentHeartbeat:

@@ -25,7 +25,8 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    ├── UserNotFound           user-not-found
      │    └── KeypairNotFound        keypair-not-found
      ├── GraphQLError                graphql-error
-     ├── AgentError                  agent-error             an agent failed or was unreachable
+     ├── AgentError                  agent-error             an agent failed
+     │    └── AgentUnreachable       agent-unreachable       no answer (down or restarting)
      ├── ConfigurationError          configuration-error     settings that cannot start a process
      └── InternalError               internal-server-error   a bug or an unreachable dependency
 """
@@ -145,6 +146,14 @@ class GraphQLError(PlatformError):
 class AgentError(PlatformError):
     code = "agent-error"
     title = "An agent failed to carry out the request."
+
+
+class AgentUnreachable(AgentError):
+    """No answer at all (refused, reset, timed out): the agent may be restarting, so callers
+    that can wait retry before they give up."""
+
+    code = "agent-unreachable"
+    title = "The agent could not be reached."
 
 
 class ConfigurationError(PlatformError):

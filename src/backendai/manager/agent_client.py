@@ -7,13 +7,15 @@ the user's ``InvalidRequest`` with the agent's own message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -27,14 +29,17 @@ from backendai.common.agent_protocol import (
     ListFilesRequest,
     ListFilesResult,
 )
-from backendai.common.errors import AgentError, InvalidRequest
+from backendai.common.errors import AgentError, AgentUnreachable, InvalidRequest
 from backendai.common.private import private_dir
 from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 STATS_TIMEOUT = 2.0  # counters are read from files; a slower agent is left out of `rm -s`
+RETRY_FIRST_PAUSE, RETRY_MAX_PAUSE = 0.2, 5.0  # seconds between tries at an unreachable agent
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -62,10 +67,29 @@ class RelayedBody:
 
 
 class AgentClient:
-    def __init__(self, token: str, timeout: float) -> None:
+    def __init__(self, token: str, timeout: float, retry_window: float = 60.0) -> None:
         self.token = token
+        self.retry_window = retry_window
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
         self._session: aiohttp.ClientSession | None = None
+
+    async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, again while the agent is unreachable (restarting, say), with growing
+        pauses, for at most ``retry_window`` seconds; then its last error. Only idempotent
+        calls belong here: every kernel operation of the agent API is one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_window
+        pause = RETRY_FIRST_PAUSE
+        while True:
+            try:
+                return await call()
+            except AgentUnreachable as e:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise
+                log.info("%s; trying again in %.1f s", e, min(pause, left))
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -86,10 +110,7 @@ class AgentClient:
                 body = await resp.read()
                 status, ctype = resp.status, resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise AgentError(
-                f"The agent at {addr} could not be reached ({method} {path}): "
-                f"{type(e).__name__} {e}".rstrip()
-            ) from e
+            raise unreachable(addr, f"{method} {path}", e) from e
         if status >= 500:
             raise AgentError(f"The agent at {addr} failed ({method} {path}): {_detail(body)}")
         if status >= 400:
@@ -113,7 +134,7 @@ class AgentClient:
                         f"The agent at {addr} could not destroy kernel {kernel_id}: {_detail(body)}"
                     )
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise AgentError(f"The agent at {addr} could not be reached: {e}") from e
+            raise unreachable(addr, f"DELETE /v1/kernels/{kernel_id}", e) from e
         if not body.strip():
             return DestroyResult(kernel_id=kernel_id)
         return DestroyResult.model_validate_json(body)
@@ -161,6 +182,16 @@ class AgentClient:
             return await self._http().ws_connect(url, max_msg_size=MAX_FRAME_SIZE, autoping=True)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise AgentError(f"The agent at {addr} refused the {stream} stream: {e}") from e
+
+
+def unreachable(addr: str, what: str, e: BaseException) -> AgentError:
+    """No connection, a dropped one or no answer in time: the agent may be restarting
+    (retry); any other client error is a plain failure."""
+    gone = isinstance(e, aiohttp.ClientConnectionError | TimeoutError)
+    cls = AgentUnreachable if gone else AgentError
+    return cls(
+        f"The agent at {addr} could not be reached ({what}): {type(e).__name__} {e}".rstrip()
+    )
 
 
 def _detail(body: bytes) -> str:

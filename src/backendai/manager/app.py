@@ -38,6 +38,7 @@ def create_app(
             Periodic("idle-sessions", ctx.idle.sweep, settings.idle_check_interval),
         ]
         if background:
+            await ctx.control.resume()  # what a killed previous run left TERMINATING/RESTARTING
             ctx.scheduler.start()
             for loop in loops:
                 loop.start()

@@ -39,7 +39,9 @@ class ManagerContext:
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
         bus = MemoryEventBus()
         db = session_factory(engine, bus)
-        agent_client = AgentClient(load_agent_token(settings), settings.agent_request_timeout)
+        agent_client = AgentClient(
+            load_agent_token(settings), settings.agent_request_timeout, settings.agent_retry_window
+        )
         triggers: list[Scheduler] = []
 
         def trigger() -> None:

@@ -54,6 +54,14 @@ class ManagerSettings(ProcessSettings):
         gt=0,
         description="Seconds to wait for an agent's answer (creating a container included).",
     )
+    agent_retry_window: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Seconds an agent that does not answer (it may be restarting) is tried again, with "
+            "growing pauses, before a kernel create, destroy or restart on it fails for good."
+        ),
+    )
     kernel_vanish_grace: float = Field(
         default=10.0,
         ge=0,

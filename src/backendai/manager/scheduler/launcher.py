@@ -1,9 +1,10 @@
 """Starting a scheduled session's kernel on its agent: SCHEDULED -> PREPARING -> RUNNING.
 
 The agent's create call is idempotent (keyed by kernel id), so a launch that is retried after a
-manager restart does no harm. When the agent fails, the session becomes ERROR with the agent's
-reason and the container is destroyed; when the session was terminated while its container
-was being created, the new container is destroyed at once.
+manager restart does no harm, and an agent that does not answer (it may be restarting too) is
+asked again for ``agent_retry_window`` seconds. When the agent fails, the session becomes ERROR
+with the agent's reason and the container is destroyed; when the session was terminated while
+its container was being created, the new container is destroyed at once.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class KernelLauncher:
         created: list[tuple[KernelHandle, KernelCreated]] = []
         for handle, req in jobs:
             try:
-                created.append((handle, await self._agents.create_kernel(handle.addr, req)))
+                created.append((handle, await self._create(handle, req)))
             except (AgentError, InvalidRequest) as e:
                 log.warning("starting kernel %s on %s failed: %s", handle.kernel_id,
                             handle.agent_id, e)  # fmt: skip
@@ -75,6 +76,11 @@ class KernelLauncher:
                 )  # fmt: skip
                 return
         await self._started(session_id, created)
+
+    async def _create(self, handle: KernelHandle, req: KernelCreateRequest) -> KernelCreated:
+        """The agent's create is idempotent per kernel id: after a restart of the manager (or
+        of the agent) it is simply asked again until it answers."""
+        return await self._agents.retrying(lambda: self._agents.create_kernel(handle.addr, req))
 
     async def _started(
         self, session_id: uuid.UUID, created: list[tuple[KernelHandle, KernelCreated]]

@@ -9,16 +9,18 @@ is removed later by the heartbeat reconciliation (its kernel is dead in the data
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.agent_protocol import DestroyResult, KernelStats
+from backendai.common.agent_protocol import DestroyResult, KernelCreated, KernelStats
 from backendai.common.errors import AgentError, InvalidRequest, SessionNotFound
 from backendai.common.statuses import SessionResult
 from backendai.common.statuses import SessionStatus as S
@@ -146,10 +148,14 @@ class SessionControl:
                 raise SessionNotFound(f"No session {session_id}.")
             await transition(db, s, S.RESTARTING, reason="user-requested")
             handles = await kernel_handles(db, s.id)
+        await self._restart_kernels(session_id, handles)
+
+    async def _restart_kernels(self, session_id: uuid.UUID, handles: list[KernelHandle]) -> None:
+        """Restart the RESTARTING session's kernels, then it is RUNNING again (or ERROR)."""
         restarted = []
         try:
             for h in handles:
-                restarted.append(await self._agents.restart_kernel(h.addr, h.kernel_id))
+                restarted.append(await self._agents.retrying(partial(self._restart, h)))
         except AgentError as e:
             await self.fail(session_id, "restart-failed", str(e))
             raise
@@ -205,11 +211,47 @@ class SessionControl:
         error = None
         for h in handles:
             try:
-                results.append(await self._agents.destroy_kernel(h.addr, h.kernel_id))
+                results.append(await self._agents.retrying(partial(self._destroy, h)))
             except AgentError as e:
                 log.warning("could not destroy kernel %s on %s: %s", h.kernel_id, h.agent_id, e)
                 error = str(e)
         return results, error
+
+    async def _restart(self, h: KernelHandle) -> KernelCreated | None:
+        return await self._agents.restart_kernel(h.addr, h.kernel_id)
+
+    async def _destroy(self, h: KernelHandle) -> DestroyResult:
+        return await self._agents.destroy_kernel(h.addr, h.kernel_id)
+
+    async def resume(self) -> int:
+        """At start: carry on what a previous run left half done (it was killed, say). A
+        TERMINATING session's containers are destroyed and it ends; a RESTARTING one's kernels
+        are restarted. Both go on in the background, retrying agents that do not answer yet
+        (they may be starting too). PENDING, SCHEDULED and PREPARING sessions are the
+        scheduler's: its first pass launches them again. Returns how many were resumed."""
+        async with self._db() as db:
+            rows = (
+                await db.execute(
+                    sa.select(Session.id, Session.status, Session.status_info).where(
+                        Session.status.in_([S.TERMINATING, S.RESTARTING])
+                    )
+                )
+            ).all()
+            work = [
+                (sid, status, info, await kernel_handles(db, sid)) for sid, status, info in rows
+            ]
+        for session_id, status, info, handles in work:
+            log.info("resuming %s session %s", status.value, session_id)
+            if status is S.TERMINATING:
+                reason = info or "user-requested"
+                self._spawn(self._destroy_and_finish(session_id, reason, handles))
+            else:
+                self._spawn(self._resume_restart(session_id, handles))
+        return len(work)
+
+    async def _resume_restart(self, session_id: uuid.UUID, handles: list[KernelHandle]) -> None:
+        with contextlib.suppress(AgentError):  # already recorded as the session's failure
+            await self._restart_kernels(session_id, handles)
 
     @staticmethod
     async def _store_results(db: AsyncSession, results: list[DestroyResult]) -> None:
