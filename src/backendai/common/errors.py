@@ -13,6 +13,7 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    │    └── SessionAlreadyExists session-already-exists
      │    └── QuotaExceeded          quota-exceeded
      ├── AuthenticationFailed        auth-failed             who you are could not be proven
+     ├── TooManyRequests             too-many-requests       too much at once: try again later
      │    └── LoginLocked            login-locked            too many failed logins
      ├── PermissionDenied            insufficient-privilege  you may not do this
      ├── NotFound                    generic-not-found
@@ -27,6 +28,7 @@ maps each class to a status code (``backendai.manager.api.problems``).
      ├── GraphQLError                graphql-error
      ├── AgentError                  agent-error             an agent failed
      │    └── AgentUnreachable       agent-unreachable       no answer (down or restarting)
+     ├── ServiceUnavailable          service-unavailable     busy for now (try again later)
      ├── ConfigurationError          configuration-error     settings that cannot start a process
      └── InternalError               internal-server-error   a bug or an unreachable dependency
 """
@@ -42,10 +44,14 @@ class PlatformError(Exception):
     code: ClassVar[str] = "generic-error"
     title: ClassVar[str] = "Something went wrong."
 
-    def __init__(self, msg: str | None = None, *, data: Any = None) -> None:
+    def __init__(
+        self, msg: str | None = None, *, data: Any = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(msg or self.title)
         self.msg = msg
         self.data = data
+        # Seconds after which trying again may succeed (sent as Retry-After).
+        self.retry_after = retry_after
 
 
 class InvalidRequest(PlatformError):
@@ -83,7 +89,14 @@ class AuthenticationFailed(PlatformError):
     title = "Authentication failed."
 
 
-class LoginLocked(AuthenticationFailed):
+class TooManyRequests(PlatformError):
+    """Refused to protect the service (a flood of logins); ``retry_after`` says when to retry."""
+
+    code = "too-many-requests"
+    title = "Too many requests."
+
+
+class LoginLocked(TooManyRequests):
     code = "login-locked"
     title = "Too many failed login attempts."
 
@@ -154,6 +167,13 @@ class AgentUnreachable(AgentError):
 
     code = "agent-unreachable"
     title = "The agent could not be reached."
+
+
+class ServiceUnavailable(PlatformError):
+    """A dependency is busy or down for now (a locked database): try again later."""
+
+    code = "service-unavailable"
+    title = "The service is busy; try again shortly."
 
 
 class ConfigurationError(PlatformError):

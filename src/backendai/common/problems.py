@@ -21,13 +21,14 @@ PROBLEM_BASE = "https://api.backend.ai/probs/"
 
 # Most specific first: the first matching class decides the status.
 _STATUS: list[tuple[type[errors.PlatformError], int]] = [
-    (errors.LoginLocked, 429),
+    (errors.TooManyRequests, 429),
     (errors.InvalidRequest, 400),
     (errors.AuthenticationFailed, 401),
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.GraphQLError, 400),
     (errors.AgentError, 502),
+    (errors.ServiceUnavailable, 503),
     (errors.ConfigurationError, 500),
     (errors.InternalError, 500),
 ]
@@ -64,7 +65,10 @@ def problem_response(
 
 
 def render_error(error: errors.PlatformError) -> web.Response:
-    return problem_response(status_of(error), error.code, error.title, error.msg, error.data)
+    response = problem_response(status_of(error), error.code, error.title, error.msg, error.data)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, error.retry_after))
+    return response
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

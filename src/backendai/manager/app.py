@@ -9,6 +9,7 @@ from aiohttp import web
 from backendai.common.private import private_dir
 from backendai.common.problems import problem_middleware
 from backendai.manager.api import auth, events, gql, internal, root, session, stream
+from backendai.manager.api.db_errors import database_errors
 from backendai.manager.background import Periodic
 from backendai.manager.context import CONTEXT_KEY, ManagerContext
 from backendai.manager.db.engine import create_engine
@@ -22,7 +23,7 @@ def create_app(
     """``background=False`` leaves out the periodic tasks (scheduler loop, lost-agent and idle
     checks); tests then drive them by hand."""
     app = web.Application(
-        middlewares=[problem_middleware, auth.auth_middleware],
+        middlewares=[problem_middleware, database_errors, auth.auth_middleware],
         client_max_size=64 * 1024 * 1024,
     )
 
@@ -30,7 +31,7 @@ def create_app(
         private_dir(settings.data_dir)
         if migrate:
             await upgrade(settings.database_url)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, busy_timeout=settings.db_busy_timeout)
         ctx = ManagerContext.build(settings, engine)
         app[CONTEXT_KEY] = ctx
         loops = [

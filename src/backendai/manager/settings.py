@@ -28,6 +28,14 @@ class ManagerSettings(ProcessSettings):
             "Default: SQLite in the data dir."
         ),
     )
+    db_busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds a SQLite write waits for another writer before the request is answered "
+            "503 with Retry-After (PostgreSQL uses row locks and is not affected)."
+        ),
+    )
     event_bus: Literal["memory", "redis"] = Field(
         default="memory",
         description="memory for a single manager; redis when several managers share events.",

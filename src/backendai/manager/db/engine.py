@@ -7,6 +7,7 @@ onto the async driver here, in one place, instead of asking every caller to know
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,18 @@ def to_async_url(url: str | sa.URL) -> sa.URL:
     return parsed.set(drivername=f"{backend}+{drivers[0]}")
 
 
-def create_engine(url: str | sa.URL, *, echo: bool = False) -> AsyncEngine:
-    """Create an async engine for ``url`` with the per-backend settings the manager relies on."""
+def create_engine(
+    url: str | sa.URL, *, echo: bool = False, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S
+) -> AsyncEngine:
+    """Create an async engine for ``url`` with the per-backend settings the manager relies on.
+
+    ``busy_timeout``: seconds a SQLite connection waits for another writer before "database
+    is locked" (which the API answers with 503 and Retry-After)."""
     async_url = to_async_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if async_url.get_backend_name() == "sqlite":
         # sqlite3's own busy handler, so that waiting happens in the driver's thread.
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        kwargs["connect_args"] = {"timeout": busy_timeout}
     else:
         # Pooled connections to a server can go stale (server restarts, idle timeouts).
         kwargs["pool_pre_ping"] = True
@@ -76,7 +82,7 @@ def create_engine(url: str | sa.URL, *, echo: bool = False) -> AsyncEngine:
                 private_file(Path(database + suffix))
     engine = _create_async_engine(async_url, **kwargs)
     if async_url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "connect", partial(_on_sqlite_connect, busy_timeout))
     return engine
 
 
@@ -85,13 +91,15 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _on_sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+def _on_sqlite_connect(
+    busy_timeout: float, dbapi_connection: Any, connection_record: ConnectionPoolEntry
+) -> None:
     # SQLite ignores foreign keys unless asked, per connection; PostgreSQL always enforces
     # them, and both engines must behave the same.
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         # Write-ahead logging: readers never wait for a writer, and a commit costs one
         # append instead of rewriting a rollback journal (sessions change status several times
         # a second under load). NORMAL syncs at checkpoints, not every commit: a power loss
