@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from backendai.common.private import private_dir, private_file
 from backendai.manager.db.engine import create_engine
@@ -44,3 +51,46 @@ async def test_the_sqlite_database_and_its_wal_are_private(tmp_path: Path) -> No
     finally:
         await engine.dispose()
     assert _mode(db) == 0o600
+
+
+def test_an_existing_file_is_never_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing any descriptor of a file drops this process's POSIX locks on it: SQLite's."""
+    path = tmp_path / "db"
+    path.write_text("x")
+    path.chmod(0o644)
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(p: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        fd = real_open(p, flags, mode, **kw)
+        opened.append(str(p))
+        return fd
+
+    monkeypatch.setattr(os, "open", spy)
+    private_file(path)
+    assert opened == []
+    assert _mode(path) == 0o600
+
+
+async def test_a_second_engine_keeps_the_first_ones_wal(tmp_path: Path) -> None:
+    """A manager that made a second engine (up's readiness probe) dropped its locks, and
+    another connection's close then deleted the live WAL: sessions went back in time."""
+    db = tmp_path / "manager.db"
+    first = create_engine(f"sqlite:///{db}")
+    try:
+        async with first.connect() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            await conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            await conn.commit()
+            second = create_engine(f"sqlite:///{db}")
+            await second.dispose()
+            peek = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('SELECT * FROM t')"
+            argv = [sys.executable, "-c", peek, str(db)]
+            await asyncio.to_thread(subprocess.run, argv, check=True)
+            assert (tmp_path / "manager.db-wal").exists()
+            await conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+            await conn.commit()
+        async with first.connect() as conn:
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM t")).scalar() == 2
+    finally:
+        await first.dispose()

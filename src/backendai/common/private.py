@@ -27,7 +27,15 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """``path`` as a file (created empty when missing) that only we can read."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    """``path`` as a file (created empty when missing) that only we can read.
+
+    An existing file is never opened, only chmod-ed: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, and SQLite's locks on its database are such
+    locks (a manager that opened its database file while its engine ran would let another
+    connection delete the live WAL)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+    except FileExistsError:
+        pass
     _tighten(path, FILE_MODE)
     return path
