@@ -119,3 +119,19 @@ async def test_a_destroy_waits_for_a_restarting_agent(tmp_path: Path, agent: Fak
         s = await wait_status(m, sid, SessionStatus.TERMINATED, within=10)
         await eventually(lambda: sid in agent.destroy_calls)
         assert not (s.status_data or {}).get("error")  # destroyed, not given up on
+
+
+async def test_a_request_to_a_restarting_agent_is_503_with_retry_after(
+    tmp_path: Path, agent: FakeAgent
+) -> None:
+    async with running_manager(tmp_path, **FAST) as m:
+        await _running_session(m, agent, "agent-away")
+        await agent.go_down()
+        resp = await m.signed("GET", "/session/agent-away/files", body={"path": "."})
+        body = await resp.json(content_type=None)
+        assert resp.status == 503, body
+        assert body["type"].endswith("/agent-unreachable")
+        assert resp.headers["Retry-After"] == "5"
+        await agent.come_back()
+        resp = await m.signed("GET", "/session/agent-away/files", body={"path": "."})
+        assert resp.status == 200

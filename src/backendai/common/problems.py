@@ -27,6 +27,7 @@ _STATUS: list[tuple[type[errors.PlatformError], int]] = [
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.GraphQLError, 400),
+    (errors.AgentUnreachable, 503),  # down for now (restarting): Retry-After says when
     (errors.AgentError, 502),
     (errors.ServiceUnavailable, 503),
     (errors.ConfigurationError, 500),
