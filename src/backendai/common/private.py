@@ -4,6 +4,7 @@ homes; a host account that could read it would read every tenant's keys and file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -33,9 +34,7 @@ def private_file(path: Path) -> Path:
     every POSIX lock this process holds on it, and SQLite's locks on its database are such
     locks (a manager that opened its database file while its engine ran would let another
     connection delete the live WAL)."""
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
-    except FileExistsError:
-        pass
     _tighten(path, FILE_MODE)
     return path
