@@ -7,6 +7,7 @@ them by that label, whatever happens in the test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from typing import Any
 import aiodocker
 import aiohttp
 import pytest
+from aiodocker.networks import DockerNetwork
 from aiohttp.test_utils import TestClient, TestServer
 
 from backendai.agent.backends.docker import DockerBackend
@@ -65,12 +67,18 @@ class DockerAgent:
 
 
 async def remove_containers(agent_id: str) -> None:
+    """The agent's containers, then its networks (sessions outlive their agent by design)."""
     async with aiodocker.Docker() as docker:
         containers = await docker.containers.list(
             all=True, filters={"label": [f"{LABEL_AGENT_ID}={agent_id}"]}
         )
         for container in containers:
             await container.delete(force=True)
+        for network in await docker.networks.list(
+            filters={"label": [f"{LABEL_AGENT_ID}={agent_id}"]}
+        ):
+            with contextlib.suppress(aiodocker.DockerError):  # gone meanwhile
+                await DockerNetwork(docker, network["Id"]).delete()
 
 
 @pytest.fixture

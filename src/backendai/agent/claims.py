@@ -40,6 +40,8 @@ class Claim(BaseModel):
     slots: dict[str, str]
     service_ports: list[ServicePort]
     environ: dict[str, str]  # what the runner was given; given again after a restart
+    # The member's own network, now the session's (None: a claim made before networks were).
+    network: str | None = None
 
     @property
     def paths(self) -> KernelPaths:
@@ -112,6 +114,7 @@ async def take_over(
         slots=req.slots,
         service_ports=member.service_ports,
         environ=kernel_environ(req, len(cores)),
+        network=member.network,
     )
     await backend.update_limits(member.container_id, limits)
     await configure(member.paths.socket, claim.environ, member.link)

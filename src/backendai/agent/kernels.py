@@ -4,7 +4,8 @@ Every step is idempotent per kernel id: the container carries the kernel id and 
 needed to take it back (slots, service ports) in its labels, so a retried create returns the
 existing container and an agent restart re-adopts all of them without any other state. A kernel
 that claimed a warm pool container (``pool.py``) has no such labels; its claim record
-(``claims.py``) stands in for them.
+(``claims.py``) stands in for them. A kernel's network (``networks.py``) is the one its container
+is on, as the engine says (or its claim), so re-adopted kernels keep theirs.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from backendai.agent.files import KernelFiles
 from backendai.agent.fstree import remove_tree
 from backendai.agent.layout import (
     LABEL_AGENT_PORTS,
+    LABEL_NETWORK,
     LABEL_POOL,
     LABEL_SERVICE_PORTS,
     LABEL_SLOTS,
     KernelPaths,
     install_runner,
     kernel_paths,
+    session_network_name,
 )
+from backendai.agent.networks import SessionNetworks
 from backendai.agent.pool import PoolMember, WarmPool
 from backendai.agent.resources import Capacity, CoreAllocator, cores_needed
 from backendai.agent.runner_link import configure, wait_ready
@@ -73,6 +77,7 @@ class Kernel:
     # Set when the agent ends it for reaching its memory limit, so a run cut short by that
     # stop can say why, whichever of the runner's last frame and the container's death is first.
     out_of_memory: bool = False
+    network: str | None = None  # its session's network; None: the engine's default (older)
 
     def memory_limit(self, fallback: int | None = None) -> str:
         limit = self.slots.get("mem") or fallback
@@ -93,9 +98,14 @@ class Kernel:
 
 class KernelRegistry:
     def __init__(
-        self, settings: AgentSettings, backend: ContainerBackend, capacity: Capacity
+        self,
+        settings: AgentSettings,
+        backend: ContainerBackend,
+        capacity: Capacity,
+        networks: SessionNetworks | None = None,
     ) -> None:
         self.settings, self.backend = settings, backend
+        self.networks = networks or SessionNetworks(settings, backend)
         self.kernels: dict[uuid.UUID, Kernel] = {}
         self.cores = CoreAllocator(capacity.cores)
         # Kernels being destroyed or restarted: their containers' exits are our doing.
@@ -103,7 +113,7 @@ class KernelRegistry:
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._claimed: dict[str, uuid.UUID] = {}  # claimed pool container id -> kernel id
         self.runner_dir = install_runner(settings.data_dir)
-        self.pool = WarmPool(settings, backend, self.runner_dir, capacity.cores)
+        self.pool = WarmPool(settings, backend, self.runner_dir, capacity.cores, self.networks)
 
     def _lock(self, kernel_id: uuid.UUID) -> asyncio.Lock:
         return self._locks.setdefault(kernel_id, asyncio.Lock())
@@ -147,7 +157,10 @@ class KernelRegistry:
             found = await self._find(req.kernel_id)
             if found:
                 return await self._resume(req.kernel_id, found[0])
-            member = await self.pool.claim(req)
+            # A pool container is on a network of its own: a session's later kernels join the
+            # network its first one is on instead.
+            first = not any(k.session_id == req.session_id for k in self.kernels.values())
+            member = await self.pool.claim(req) if first else None
             if member is not None:
                 try:
                     return await self._claim(req, member)
@@ -161,8 +174,9 @@ class KernelRegistry:
     async def _resume(self, kernel_id: uuid.UUID, record: ContainerRecord) -> KernelCreated:
         """A create retried for a container that exists: finish what the first one began."""
         kernel = self.kernels.get(kernel_id) or self._adopt(
-            await self.backend.inspect(record.id), self._claim_of(kernel_id)
-        )
+            await self.backend.inspect(record.id), self._claim_of(kernel_id),
+            await self._our_networks(),
+        )  # fmt: skip
         if record.state is ContainerState.CREATED:
             await self.backend.start(record.id)
         if record.state in (ContainerState.CREATED, ContainerState.RUNNING):
@@ -194,7 +208,8 @@ class KernelRegistry:
     ) -> Kernel:
         service_ports = [p.model_copy(deep=True) for p in claim.service_ports]
         kernel = Kernel(claim.kernel_id, claim.session_id, claim.container_id, claim.paths,
-                        dict(claim.slots), mounts, service_ports, claim)  # fmt: skip
+                        dict(claim.slots), mounts, service_ports, claim,
+                        network=claim.network)  # fmt: skip
         kernel.with_host_ports(ports)
         self.kernels[claim.kernel_id] = kernel
         self._claimed[claim.container_id] = claim.kernel_id
@@ -212,13 +227,32 @@ class KernelRegistry:
         await asyncio.to_thread(paths.prepare, uid, s.gid)
         mounts = [*base_mounts(paths, self.runner_dir), *req.mounts]
         cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
-        spec = build_spec(s, req, mounts, cores, service_ports)
+        # The session's network, if another of its kernels is here already; else it is made
+        # while the container is: the engine looks for a container's network only at start.
+        network = next(
+            (
+                k.network
+                for k in self.kernels.values()
+                if k.session_id == req.session_id and k.network
+            ),
+            None,
+        )
+        if network is not None:
+            self.networks.adopt(network)
+            making: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            making.set_result(network)
+        else:
+            network = session_network_name(s.id, req.session_id)
+            making = asyncio.ensure_future(self.networks.for_session(req.session_id))
         container_id = None
         try:
+            spec = build_spec(s, req, mounts, cores, service_ports, network)
             container_id = await self.backend.create(spec)
+            network = await asyncio.shield(making)
             kernel = Kernel(
-                req.kernel_id, req.session_id, container_id, paths, req.slots, mounts, service_ports
-            )
+                req.kernel_id, req.session_id, container_id, paths, req.slots, mounts,
+                service_ports, network=network,
+            )  # fmt: skip
             self.kernels[req.kernel_id] = kernel
             await self.backend.start(container_id)
             await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
@@ -226,7 +260,7 @@ class KernelRegistry:
             if req.bootstrap_script:
                 await self._bootstrap(kernel, req.bootstrap_script, f"{uid}:{s.gid}")
         except BaseException as e:
-            await asyncio.shield(self._discard(req.kernel_id, container_id, [paths.root]))
+            await asyncio.shield(self._discard(req.kernel_id, container_id, [paths.root], making))
             if isinstance(e, PlatformError | asyncio.CancelledError):
                 raise
             raise KernelCreationFailed(f"The kernel could not be started: {e!r}") from e
@@ -245,16 +279,28 @@ class KernelRegistry:
             log.warning("bootstrap of kernel %s exited %d: %s", kernel.kernel_id, code, output)
 
     async def _discard(
-        self, kernel_id: uuid.UUID, container_id: str | None, roots: list[Path]
+        self,
+        kernel_id: uuid.UUID,
+        container_id: str | None,
+        roots: list[Path],
+        making: asyncio.Future[str] | None = None,
     ) -> None:
+        """Remove what a kernel had: container, cores, network (``making``: a create's, which
+        it may have held before its kernel was registered), directories."""
         self.quiet.add(kernel_id)
         try:
             if container_id is not None:
                 with contextlib.suppress(PlatformError):
                     await self.backend.destroy(container_id)
             kernel = self.kernels.pop(kernel_id, None)
+            network = None
             if kernel is not None:
                 self._claimed.pop(kernel.container_id, None)
+                network = kernel.network
+            elif making is not None:
+                with contextlib.suppress(BaseException):  # made, or failed holding nothing
+                    network = await making
+            self.networks.release_soon(network)  # off the path of the destroy
             self.cores.release(kernel_id)
             for root in roots:
                 await asyncio.to_thread(remove_tree, root, ignore_errors=True)
@@ -315,28 +361,43 @@ class KernelRegistry:
         """Start the warm pool (after ``adopt_all``): claimed containers are kernels now."""
         claims = all_claims(self.settings.data_dir)
         await self.pool.start({c.container_id for c in claims}, {c.paths.root for c in claims})
+        # The networks of stale pool members, and of kernels gone while the agent was not
+        # running; never those of the kernels just re-adopted.
+        with contextlib.suppress(PlatformError):
+            await self.networks.sweep()
 
     async def adopt_all(self) -> list[Kernel]:
         """Take back the containers labelled with our agent id (after an agent restart), and
         the claimed warm pool containers; unclaimed ones are the pool's to remove."""
         claims = {c.container_id: c for c in all_claims(self.settings.data_dir)}
+        networks = await self._our_networks()
         adopted = []
         for record in await self.backend.list_containers({LABEL_AGENT_ID: self.settings.id}):
             claim = claims.get(record.id)
             if LABEL_POOL in record.labels and claim is None:
                 continue
             try:
-                adopted.append(self._adopt(await self.backend.inspect(record.id), claim))
+                inspected = await self.backend.inspect(record.id)
+                adopted.append(self._adopt(inspected, claim, networks))
             except (KeyError, ValueError) as e:
                 log.warning("cannot adopt container %s (bad labels: %s)", record.id[:12], e)
         if adopted:
             log.info("re-adopted %d kernel(s)", len(adopted))
         return adopted
 
-    def _adopt(self, record: ContainerRecord, claim: Claim | None = None) -> Kernel:
+    async def _our_networks(self) -> set[str]:
+        records = await self.backend.list_networks({LABEL_AGENT_ID: self.settings.id})
+        return {n.name for n in records if LABEL_NETWORK in n.labels}
+
+    def _adopt(self, record: ContainerRecord, claim: Claim | None, networks: set[str]) -> Kernel:
+        """A kernel from its container (and claim); it holds its network again."""
+        network = next((n for n in record.networks if n in networks), None)
         if claim is not None and claim.container_id == record.id:
             kernel = self._claimed_kernel(claim, record.mounts, record.ports)
+            kernel.network = network or claim.network
             self.cores.adopt(kernel.kernel_id, record.cpuset)
+            if kernel.network is not None:
+                self.networks.adopt(kernel.network)
             return kernel
         kernel_id = _kernel_id(record)
         ports = [
@@ -351,9 +412,12 @@ class KernelRegistry:
             slots=json.loads(record.labels.get(LABEL_SLOTS, "{}")),
             mounts=record.mounts,
             service_ports=ports,
+            network=network,
         )
         kernel.with_host_ports(record.ports)
         self.cores.adopt(kernel_id, record.cpuset)
+        if network is not None:
+            self.networks.adopt(network)
         self.kernels[kernel_id] = kernel
         return kernel
 

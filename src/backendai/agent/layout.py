@@ -10,6 +10,11 @@ Host side (under the agent's data dir)::
 
 A runner copy per content hash keeps running containers on the code they started with when the
 agent is upgraded.
+
+Engine side: containers ``bai-kernel-<kernel-id>`` and ``bai-pool-<member-id>``; networks
+``bai-session-<session-id>-<agent tag>`` (a session's, made for its first kernel) and
+``bai-pool-net-<member-id>`` (a warm pool container's; it stays the session's network when a
+kernel claims the container), all labelled with the agent id and ``LABEL_NETWORK``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ LABEL_SERVICE_PORTS = "ai.backend.service-ports"  # set by images
 # labels, even once claimed: labels cannot change, so claims are recorded in claim.json.
 LABEL_POOL = "ai.backend.agent.pool"
 CLAIM_FILE = "claim.json"
+# Marks a network the agent made (its value: "session" or "pool"); with the agent id, what
+# the agent may remove.
+LABEL_NETWORK = "ai.backend.agent.network"
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,16 @@ def container_name(kernel_id: uuid.UUID) -> str:
 
 def pool_container_name(member_id: uuid.UUID) -> str:
     return f"bai-pool-{member_id}"
+
+
+def session_network_name(agent_id: str, session_id: uuid.UUID) -> str:
+    # The agent's tag keeps apart two agents on one engine serving kernels of one session.
+    tag = hashlib.sha256(agent_id.encode()).hexdigest()[:8]
+    return f"bai-session-{session_id}-{tag}"
+
+
+def pool_network_name(member_id: uuid.UUID) -> str:
+    return f"bai-pool-net-{member_id}"
 
 
 def install_runner(data_dir: Path) -> Path:

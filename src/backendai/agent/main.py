@@ -1,5 +1,5 @@
-"""The agent process: its API, the re-adoption of running kernels, the warm pool, heartbeats
-and events.
+"""The agent process: its API, the re-adoption of running kernels, the warm pool, the
+sessions' networks and firewall rules, heartbeats and events.
 
 ``create_app(settings)`` gives the aiohttp application (so a launcher can serve it beside
 others); ``run_agent(settings)`` serves it on the configured address until cancelled.
@@ -17,9 +17,12 @@ from aiohttp import web
 
 from backendai.agent.backends import create_backend
 from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.errors import FirewallError
+from backendai.agent.firewall import Firewall
 from backendai.agent.heartbeat import ManagerLink, heartbeat_loop
 from backendai.agent.kernels import KernelRegistry
 from backendai.agent.monitor import ContainerMonitor
+from backendai.agent.networks import SessionNetworks
 from backendai.agent.resources import detect_capacity
 from backendai.agent.server import CONTEXT_KEY, AgentContext, setup_routes, token_middleware
 from backendai.agent.settings import AgentSettings
@@ -48,15 +51,18 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
             mem=settings.mem,
         )
         warn_if_host_account(settings.uid)
-        registry = KernelRegistry(settings, engine, capacity)
+        # Before any session starts: no session may ever run without its firewall rules.
+        firewall = await start_firewall(settings, engine)
+        networks = SessionNetworks(settings, engine, firewall)
+        registry = KernelRegistry(settings, engine, capacity, networks)
         # Before serving: a kernel that survived an agent restart is usable at once.
         await registry.adopt_all()
         await registry.start_pool()
         app[CONTEXT_KEY] = AgentContext(settings, engine, registry, capacity)
         link = ManagerLink(settings)
-        tasks = []
+        tasks = [asyncio.create_task(networks.maintain(), name="session-networks")]
         if settings.manager_url:
-            tasks = [
+            tasks += [
                 asyncio.create_task(heartbeat_loop(settings, registry, engine, capacity, link)),
                 asyncio.create_task(ContainerMonitor(registry, engine, link).run()),
             ]
@@ -72,12 +78,30 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
                 await task
         await link.close()
         await registry.pool.close()
+        await networks.close()
         if backend is None:
             await engine.close()
 
     app.cleanup_ctx.append(lifecycle)
     setup_routes(app)
     return app
+
+
+async def start_firewall(settings: AgentSettings, engine: ContainerBackend) -> Firewall | None:
+    """The host firewall rules in place, or None where they do not apply; ConfigurationError
+    when they should and cannot be installed."""
+    if not settings.firewall:
+        log.warning("[agent] firewall = false: sessions can reach this host's addresses")
+        return None
+    if not engine.bridges_on_host:  # a remote engine (or the fake): its host's business
+        log.info("the container engine's networks are not on this host: no firewall rules")
+        return None
+    firewall = Firewall()
+    try:
+        await firewall.ensure()
+    except FirewallError as e:
+        raise ConfigurationError(str(e)) from e
+    return firewall
 
 
 def warn_if_host_account(uid: int) -> str | None:

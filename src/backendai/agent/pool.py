@@ -11,7 +11,7 @@ they hold no cores, are never reported to the manager and never count as session
 the same container; the kernel registry then applies the kernel's limits and environment and
 records the claim (``claims.py``). Taken members are replaced in the background, one at a time.
 At start, members a previous run left behind are removed (an unclaimed one may have been half
-claimed when that run stopped), and at stop every idle member is.
+claimed when that run stopped), and at stop every idle member is; their networks go with them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.fstree import remove_tree
 from backendai.agent.layout import LABEL_POOL, LABEL_SERVICE_PORTS, KernelPaths, pool_paths
+from backendai.agent.networks import SessionNetworks
 from backendai.agent.runner_link import RunnerLink, wait_ready
 from backendai.agent.settings import AgentSettings
 from backendai.agent.spec import base_mounts, build_pool_spec, parse_service_ports
@@ -79,6 +80,7 @@ class PoolMember:
     service_ports: list[ServicePort]
     host_ports: dict[int, int]  # container port -> host port
     link: RunnerLink | None = None  # opened beforehand, so that a claim skips the greeting
+    network: str | None = None  # its own network, which a claim makes the session's
 
 
 class WarmPool:
@@ -88,8 +90,9 @@ class WarmPool:
         backend: ContainerBackend,
         runner_dir: Path,
         cores: list[int],
+        networks: SessionNetworks,
     ) -> None:
-        self.settings, self.backend = settings, backend
+        self.settings, self.backend, self.networks = settings, backend, networks
         self.runner_dir, self.cores = runner_dir, list(cores)
         self.images: list[str] = []
         self.idle: dict[str, list[PoolMember]] = {}
@@ -178,11 +181,13 @@ class WarmPool:
                     return
 
     async def discard(self, member: PoolMember) -> None:
-        """Remove a member's container and directories (a failed claim, the agent stopping)."""
+        """Remove a member's container, network and directories (a failed claim, the agent
+        stopping)."""
         if member.link is not None:
             await member.link.close()
         with contextlib.suppress(PlatformError):
             await self.backend.destroy(member.container_id)
+        self.networks.release_soon(member.network)
         await asyncio.to_thread(remove_tree, member.paths.root, ignore_errors=True)
 
     def discard_later(self, member: PoolMember) -> None:
@@ -265,9 +270,10 @@ class WarmPool:
         labels = await self.backend.image_labels(image)
         service_ports = parse_service_ports(labels.get(LABEL_SERVICE_PORTS, ""))
         mounts = base_mounts(paths, self.runner_dir)
-        spec = build_pool_spec(s, image, member_id, mounts, self.cores, service_ports)
-        container_id = None
+        container_id, network = None, None
         try:
+            network = await self.networks.for_pool_member(member_id, image)
+            spec = build_pool_spec(s, image, member_id, mounts, self.cores, service_ports, network)
             container_id = await self.backend.create(spec)
             await self.backend.start(container_id)
             await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
@@ -275,12 +281,13 @@ class WarmPool:
             link = await RunnerLink.connect(paths.socket)
         except BaseException:
             if container_id is not None:
-                member = PoolMember(container_id, image, paths, service_ports, {})
+                member = PoolMember(container_id, image, paths, service_ports, {}, None, network)
                 await asyncio.shield(self.discard(member))
             else:
+                self.networks.release_soon(network)
                 await asyncio.to_thread(remove_tree, paths.root, ignore_errors=True)
             raise
-        return PoolMember(container_id, image, paths, service_ports, ports, link)
+        return PoolMember(container_id, image, paths, service_ports, ports, link, network)
 
     async def close(self) -> None:
         """Stop filling and remove every idle member (claimed ones are kernels now)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from backendai.common.settings import ProcessSettings
 
@@ -86,6 +87,42 @@ class AgentSettings(ProcessSettings):
     ready_timeout: float = Field(
         default=60.0, gt=0, description="Seconds a new container may take to become ready."
     )
+    file_op_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds one file operation of a session (a listing, sizing a download, one chunk "
+            "of a download or upload) may take, waiting for its turn included; past it the "
+            "request fails with a file-operation-timeout error."
+        ),
+    )
+    file_workers: int = Field(
+        default=16,
+        ge=2,
+        le=256,
+        description="Threads that do sessions' file work (listings, uploads, downloads).",
+    )
+    file_ops_per_kernel: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "File operations of one session that run at once; the rest wait their turn. "
+            "Smaller than file_workers, so that one session never takes every thread."
+        ),
+    )
+    download_max_size: int = Field(
+        default=2 * 2**30,
+        gt=0,
+        description=(
+            "Bytes a download may come to (tar archives of the files at their apparent size: "
+            "a sparse file counts in full); a larger one is refused before anything is sent."
+        ),
+    )
+    list_max_entries: int = Field(
+        default=10_000,
+        gt=0,
+        description="Entries a directory listing returns at most (the first ones by name).",
+    )
     pool_size: int = Field(
         default=2,
         ge=0,
@@ -103,6 +140,14 @@ class AgentSettings(ProcessSettings):
         ),
     )
 
+    @field_validator("file_ops_per_kernel")
+    @classmethod
+    def _below_workers(cls, v: int, info: ValidationInfo) -> int:
+        workers = info.data.get("file_workers")
+        if workers is not None and v >= workers:
+            raise ValueError(f"must be smaller than file_workers ({workers})")
+        return v
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
@@ -111,3 +156,45 @@ class AgentSettings(ProcessSettings):
     @property
     def addr(self) -> str:
         return self.public_addr or f"http://{self.host}:{self.port}"
+
+    # Session networks (networks.py, firewall.py).
+    network_pool: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.213.0.0/16"),
+        description=(
+            "IPv4 range that each session's own network takes its subnet from (one subnet of "
+            "network_prefix per session and per warm pool container). Choose one that neither "
+            "the host's networks nor Docker's default address pools use."
+        ),
+    )
+    network_prefix: int = Field(
+        default=28,
+        ge=8,
+        le=29,
+        description=(
+            "Prefix length of each session's subnet: /28 holds 13 containers (the gateway, "
+            "the network and broadcast addresses take three)."
+        ),
+    )
+    outbound_access: bool = Field(
+        default=True,
+        description=(
+            "Whether sessions reach the outside world (as the host does, name resolution "
+            "included); false: a session reaches only its own session's containers."
+        ),
+    )
+    firewall: bool = Field(
+        default=True,
+        description=(
+            "Install the host firewall rules (iptables, needs root) that keep sessions from "
+            "the host's addresses and from each other's networks; turn off only where another "
+            "firewall does this or the engine is not on this host."
+        ),
+    )
+
+    @field_validator("network_prefix")
+    @classmethod
+    def _within_pool(cls, v: int, info: ValidationInfo) -> int:
+        pool = info.data.get("network_pool")
+        if pool is not None and v < pool.prefixlen:
+            raise ValueError(f"must be at least the prefix of network_pool ({pool})")
+        return v

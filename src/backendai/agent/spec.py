@@ -108,6 +108,7 @@ def build_spec(
     mounts: list[MountSpec],
     cores: list[int],
     service_ports: list[ServicePort],
+    network: str | None = None,
 ) -> ContainerSpec:
     uid = settings.uid if req.uid is None else req.uid
     shm = req.resource_opts.get("shmem")
@@ -135,6 +136,7 @@ def build_spec(
         pids_limit=settings.pids_limit,
         ports=sorted({p for sp in service_ports for p in sp.container_ports}),
         port_bind_host=settings.port_bind_host,
+        network=network,
     )
 
 
@@ -145,6 +147,7 @@ def build_pool_spec(
     mounts: list[MountSpec],
     cores: list[int],
     service_ports: list[ServicePort],
+    network: str | None = None,
 ) -> ContainerSpec:
     """A warm pool container: locked down like a kernel, neutral until claimed."""
     return ContainerSpec(
@@ -163,4 +166,5 @@ def build_pool_spec(
         pids_limit=settings.pids_limit,
         ports=sorted({p for sp in service_ports for p in sp.container_ports}),
         port_bind_host=settings.port_bind_host,
+        network=network,
     )

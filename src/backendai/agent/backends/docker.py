@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiodocker
 from aiodocker.exceptions import DockerError
 
 from backendai.agent.backends.cgroups import read_stats, write_limits
-from backendai.agent.backends.docker_wire import create_body, label_filter, to_record, to_stats
+from backendai.agent.backends.docker_wire import (
+    create_body,
+    label_filter,
+    network_body,
+    to_network,
+    to_record,
+    to_stats,
+)
 from backendai.agent.backends.protocol import (
     ContainerEvent,
     ContainerRecord,
     ContainerSpec,
     Limits,
+    NetworkRecord,
+    NetworkSpec,
     OutputCallback,
     Stats,
 )
-from backendai.agent.errors import BackendError, ContainerNotFound
+from backendai.agent.errors import BackendError, ContainerNotFound, NetworkExists, SubnetTaken
 from backendai.agent.resources import format_cpuset
 from backendai.common.agent_protocol import ContainerState, ImageInfo
 from backendai.common.errors import ImageNotFound
@@ -33,9 +44,23 @@ KERNELSPEC_LABEL = "ai.backend.kernelspec"
 RECORD_DELAY = 1.0  # seconds before limits applied through cgroup files are recorded
 
 
+def is_local(docker_host: str) -> bool:
+    """Whether an engine address is this host (its socket, or a TCP port on loopback)."""
+    url = urlsplit(docker_host)
+    if url.scheme in ("unix", "npipe"):
+        return True
+    if url.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(url.hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
 class DockerBackend:
     def __init__(self, url: str | None = None) -> None:
         self._docker = aiodocker.Docker(url=url)
+        self.bridges_on_host = is_local(self._docker.docker_host)
         # Limits written to cgroup files but not yet recorded with the Engine, per container.
         self._unrecorded: dict[str, Limits] = {}
         self._recording: dict[str, asyncio.Task[None]] = {}
@@ -45,7 +70,8 @@ class DockerBackend:
         try:
             yield
         except DockerError as e:
-            if e.status == 404 and container_id:
+            # A start answers 404 too when the container's network is gone.
+            if e.status == 404 and container_id and "network" not in str(e.message):
                 raise ContainerNotFound(f"No container {container_id}.") from e
             raise BackendError(f"Docker could not {what}: {e.message}") from e
 
@@ -53,7 +79,7 @@ class DockerBackend:
         try:
             container = await self._docker.containers.create(create_body(spec), name=spec.name)
         except DockerError as e:
-            if e.status == 404:
+            if e.status == 404 and "network" not in str(e.message):
                 raise ImageNotFound(f"The image {spec.image} is not on this agent.") from e
             raise BackendError(f"Docker could not create the container: {e.message}") from e
         return str(container.id)
@@ -271,6 +297,35 @@ class DockerBackend:
                 raise ImageNotFound(f"The image {image} is not on this agent.") from e
             raise BackendError(f"Docker could not inspect the image: {e.message}") from e
         return dict((data.get("Config") or {}).get("Labels") or {})
+
+    async def create_network(self, spec: NetworkSpec) -> str:
+        try:
+            network = await self._docker.networks.create(network_body(spec))
+        except DockerError as e:
+            message = str(e.message)
+            if e.status == 409:
+                raise NetworkExists(f"The network {spec.name} exists already.") from e
+            # Docker 20.10: 403 "Pool overlaps with other one on this address space", or
+            # "... networks have same bridge name".
+            if e.status == 403 and ("overlap" in message or "bridge name" in message):
+                raise SubnetTaken(f"The subnet {spec.subnet} is taken: {message}") from e
+            raise BackendError(f"Docker could not create the network: {message}") from e
+        return str(network.id)
+
+    async def remove_network(self, name: str) -> None:
+        try:
+            async with self._docker._query(f"networks/{name}", method="DELETE"):
+                pass
+        except DockerError as e:
+            if e.status == 404:
+                return
+            raise BackendError(f"Docker could not remove the network {name}: {e.message}") from e
+
+    async def list_networks(self, labels: Mapping[str, str]) -> list[NetworkRecord]:
+        filters = {"label": label_filter(labels)} if labels else None
+        with self._errors("list networks"):
+            items = await self._docker.networks.list(filters=filters)
+        return [to_network(item) for item in items]
 
     async def close(self) -> None:
         for container_id in list(self._recording):

@@ -1,7 +1,8 @@
 """Translating between the Docker Engine API's JSON and the backend protocol's records.
 
 Pure functions (no I/O), used by ``docker.py``: a ``ContainerSpec`` to a create body, an inspect
-answer or list item to a ``ContainerRecord``, a stats answer to Backend.AI's last_stat shape.
+answer or list item to a ``ContainerRecord``, a stats answer to Backend.AI's last_stat shape, a
+``NetworkSpec`` to a network create body and a network listing item to a ``NetworkRecord``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from backendai.agent.backends.protocol import ContainerRecord, ContainerSpec, Stats
+from backendai.agent.backends.protocol import (
+    ContainerRecord,
+    ContainerSpec,
+    NetworkRecord,
+    NetworkSpec,
+    Stats,
+)
 from backendai.agent.resources import format_cpuset, parse_cpuset
 from backendai.common.agent_protocol import ContainerState, MountSpec
 
@@ -57,7 +64,8 @@ def to_record(data: dict[str, Any]) -> ContainerRecord:
     except ValueError:  # "paused", "removing": alive for our purposes, or going away
         container_state = ContainerState.RUNNING if status == "paused" else ContainerState.DEAD
     ports: dict[int, int] = {}
-    for key, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+    network_settings = data.get("NetworkSettings") or {}
+    for key, bindings in (network_settings.get("Ports") or {}).items():
         if bindings and key.endswith("/tcp"):
             ports[int(key.split("/")[0])] = int(bindings[0]["HostPort"])
     mounts = [
@@ -77,6 +85,10 @@ def to_record(data: dict[str, Any]) -> ContainerRecord:
         memory=host.get("Memory") or None,
         mounts=mounts,
         ports=ports,
+        networks={
+            str(name): str((endpoint or {}).get("IPAddress") or "")
+            for name, endpoint in (network_settings.get("Networks") or {}).items()
+        },
     )
 
 
@@ -104,6 +116,8 @@ def create_body(spec: ContainerSpec) -> dict[str, Any]:
         # The runner tees user output into the log: keep it bounded.
         "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}},
     }
+    if spec.network:
+        host["NetworkMode"] = spec.network
     if spec.memory:
         host["Memory"] = spec.memory
         host["MemorySwap"] = spec.memory  # no swap beyond the limit
@@ -145,3 +159,31 @@ def to_stats(raw: dict[str, Any]) -> Stats:
         total = sum(int(n.get(field, 0)) for n in networks.values())
         stats[key] = {"current": str(total), "capacity": None, "unit_hint": "bytes"}
     return stats
+
+
+# Docker's bridge driver option naming the host interface: the firewall's rules match it.
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def network_body(spec: NetworkSpec) -> dict[str, Any]:
+    return {
+        "Name": spec.name,
+        # Without it, Docker 20.10 makes a second network of the same name.
+        "CheckDuplicate": True,
+        "Driver": "bridge",
+        "Internal": False,  # an internal network publishes no ports: apps would be unreachable
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": spec.subnet, "Gateway": spec.gateway}]},
+        "Options": {BRIDGE_NAME_OPTION: spec.bridge},
+        "Labels": spec.labels,
+    }
+
+
+def to_network(data: dict[str, Any]) -> NetworkRecord:
+    configs = (data.get("IPAM") or {}).get("Config") or []
+    return NetworkRecord(
+        id=str(data.get("Id", "")),
+        name=str(data.get("Name", "")),
+        labels=dict(data.get("Labels") or {}),
+        subnets=[str(c["Subnet"]) for c in configs if c.get("Subnet") and ":" not in c["Subnet"]],
+    )

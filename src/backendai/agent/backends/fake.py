@@ -3,7 +3,10 @@
 ``FakeBackend`` keeps containers in a dict. When it starts one whose spec mounts the runner (as
 the agent's specs do), it runs the real runner on the host as a subprocess, with the spec's
 host directories in place of the container paths, so code execution works end to end without
-Docker. Tests drive failures with ``crash()``.
+Docker. Tests drive failures with ``crash()``. Networks are kept like Docker keeps them: a name
+is unique, subnets never overlap, a network with a running container cannot be removed, and a
+container on a network that does not exist cannot start; ``steal_subnets`` plays another agent
+taking the subnet a create asks for at that very moment.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -23,10 +27,12 @@ from backendai.agent.backends.protocol import (
     ContainerRecord,
     ContainerSpec,
     Limits,
+    NetworkRecord,
+    NetworkSpec,
     OutputCallback,
     Stats,
 )
-from backendai.agent.errors import BackendError, ContainerNotFound
+from backendai.agent.errors import BackendError, ContainerNotFound, NetworkExists, SubnetTaken
 from backendai.agent.layout import CONTAINER_HOME, CONTAINER_IPC, CONTAINER_RUNNER, RUNNER_SOCKET
 from backendai.common.agent_protocol import ContainerState, ImageInfo
 from backendai.common.errors import ImageNotFound
@@ -59,13 +65,30 @@ class FakeContainer:
         return None
 
 
+@dataclass
+class FakeNetwork:
+    id: str
+    spec: NetworkSpec
+
+    def record(self) -> NetworkRecord:
+        spec = self.spec
+        return NetworkRecord(self.id, spec.name, dict(spec.labels), [spec.subnet])
+
+
 class FakeBackend:
+    bridges_on_host = False  # no host bridges: the host firewall has nothing to do
+
     def __init__(
         self, images: Mapping[str, Mapping[str, str]] | None = None, *, run_runner: bool = True
     ) -> None:
         self.image_table = {k: dict(v) for k, v in (images or DEFAULT_IMAGES).items()}
         self.run_runner = run_runner
         self.containers: dict[str, FakeContainer] = {}
+        self.networks: dict[str, FakeNetwork] = {}  # by id
+        # Test helper: the next this many network creates find their subnet taken by another
+        # agent's network made at that very moment.
+        self.steal_subnets = 0
+        self.network_creates = 0  # create_network calls, refused ones included
         self.exec_calls: list[tuple[str, list[str], str | None]] = []
         self._subscribers: list[asyncio.Queue[ContainerEvent | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,6 +120,8 @@ class FakeBackend:
 
     async def start(self, container_id: str) -> None:
         container = self._get(container_id)
+        if container.spec.network is not None and self._network(container.spec.network) is None:
+            raise BackendError(f"network {container.spec.network} not found")
         container.state, container.started_at = ContainerState.RUNNING, datetime.now(UTC)
         container.exit_code, container.exited = None, asyncio.Event()
         runner, home = container.host_path(CONTAINER_RUNNER), container.host_path(CONTAINER_HOME)
@@ -178,6 +203,9 @@ class FakeBackend:
         c = self._get(container_id)
         running = c.state is ContainerState.RUNNING
         ports = {p: 30000 + p % 1000 for p in c.spec.ports} if running else {}
+        networks = {}
+        if c.spec.network is not None:
+            networks[c.spec.network] = self._address(c) if running else ""
         return ContainerRecord(
             id=c.id,
             name=c.spec.name,
@@ -190,7 +218,16 @@ class FakeBackend:
             memory=c.spec.memory,
             mounts=list(c.spec.mounts),
             ports=ports,
+            networks=networks,
         )
+
+    def _address(self, container: FakeContainer) -> str:
+        network = self._network(container.spec.network or "")
+        if network is None:
+            return ""
+        members = [c.id for c in self.containers.values() if c.spec.network == network.spec.name]
+        subnet = ipaddress.ip_network(network.spec.subnet)
+        return str(subnet.network_address + 2 + members.index(container.id))
 
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerRecord]:
         return [
@@ -274,6 +311,55 @@ class FakeBackend:
             raise ImageNotFound(f"The image {image} is not on this agent.")
         return dict(self.image_table[image])
 
+    def _network(self, name: str) -> FakeNetwork | None:
+        return self.networks.get(name) or next(
+            (n for n in self.networks.values() if n.spec.name == name), None
+        )
+
+    def network_of(self, container_id: str) -> FakeNetwork | None:
+        """Test helper: the network a container is on."""
+        return self._network(self._get(container_id).spec.network or "")
+
+    async def create_network(self, spec: NetworkSpec) -> str:
+        self.network_creates += 1
+        subnet = ipaddress.ip_network(spec.subnet)
+        if self.steal_subnets > 0:
+            self.steal_subnets -= 1
+            thief = dataclasses.replace(
+                spec, name=f"other-{uuid.uuid4().hex[:8]}", bridge=f"o{uuid.uuid4().hex[:8]}",
+                labels={"thief": "1"},
+            )  # fmt: skip
+            thief_id = uuid.uuid4().hex
+            self.networks[thief_id] = FakeNetwork(thief_id, thief)
+        if self._network(spec.name) is not None:
+            raise NetworkExists(f"network with name {spec.name} already exists")
+        for network in self.networks.values():
+            if ipaddress.ip_network(network.spec.subnet).overlaps(subnet):
+                raise SubnetTaken("Pool overlaps with other one on this address space")
+            if network.spec.bridge == spec.bridge:
+                raise SubnetTaken("networks have same bridge name")
+        network_id = uuid.uuid4().hex + uuid.uuid4().hex
+        self.networks[network_id] = FakeNetwork(network_id, spec)
+        return network_id
+
+    async def remove_network(self, name: str) -> None:
+        network = self._network(name)
+        if network is None:
+            return
+        for container in self.containers.values():
+            if container.spec.network in (network.id, network.spec.name) and (
+                container.state is ContainerState.RUNNING
+            ):
+                raise BackendError(f"network {name} has active endpoints")
+        self.networks.pop(network.id, None)
+
+    async def list_networks(self, labels: Mapping[str, str]) -> list[NetworkRecord]:
+        return [
+            n.record()
+            for n in self.networks.values()
+            if all(n.spec.labels.get(k) == v for k, v in labels.items())
+        ]
+
     async def close(self) -> None:
         for container in list(self.containers.values()):
             await self._kill(container)
@@ -293,6 +379,10 @@ class SlowBackend(FakeBackend):
     async def start(self, container_id: str) -> None:
         await asyncio.sleep(self.delay)
         await super().start(container_id)
+
+    async def create_network(self, spec: NetworkSpec) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().create_network(spec)
 
 
 class FailingBackend(FakeBackend):
@@ -321,6 +411,14 @@ class FailingBackend(FakeBackend):
     async def update_limits(self, container_id: str, limits: Limits) -> None:
         self._check("update_limits")
         await super().update_limits(container_id, limits)
+
+    async def create_network(self, spec: NetworkSpec) -> str:
+        self._check("create_network")
+        return await super().create_network(spec)
+
+    async def remove_network(self, name: str) -> None:
+        self._check("remove_network")
+        await super().remove_network(name)
 
 
 class FakePty:

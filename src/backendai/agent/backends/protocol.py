@@ -3,6 +3,9 @@
 The agent decides everything (cores, paths, limits, labels) and hands a backend a complete
 ``ContainerSpec``; a backend only carries it out and reports what the engine says. Backends:
 ``docker`` (the Docker Engine API through aiodocker) and ``fake`` (in memory, for tests).
+
+Networks: every session's containers sit on a network of their own (a bridge on the engine's
+host), made and removed by the agent (``networks.py``) with a subnet the agent chose.
 """
 
 from __future__ import annotations
@@ -33,6 +36,24 @@ class ContainerSpec:
     pids_limit: int
     ports: list[int] = field(default_factory=list)  # container TCP ports to publish
     port_bind_host: str = "127.0.0.1"
+    network: str | None = None  # the name of the network to join; None: the engine's default
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    subnet: str  # "10.213.4.16/28"
+    gateway: str  # the host's address on the network
+    bridge: str  # the name of the bridge interface on the host (the firewall matches it)
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    subnets: list[str]  # IPv4 subnets in CIDR form (empty for networks without any)
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class ContainerRecord:
     memory: int | None = None
     mounts: list[MountSpec] = field(default_factory=list)
     ports: dict[int, int] = field(default_factory=dict)  # container port -> host port
+    networks: dict[str, str] = field(default_factory=dict)  # network name -> address ("": none)
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,10 @@ class PtyStream(Protocol):
 
 
 class ContainerBackend(Protocol):
+    # Whether the engine's networks are bridges of this very host, so that the host firewall
+    # (``firewall.py``) is what isolates them: false for a remote engine and the fake.
+    bridges_on_host: bool
+
     async def create(self, spec: ContainerSpec) -> str:
         """Create (not start) the container; its id. ImageNotFound if the image is absent."""
         ...
@@ -161,6 +187,20 @@ class ContainerBackend(Protocol):
 
     async def image_labels(self, image: str) -> dict[str, str]:
         """An image's labels; ImageNotFound if it is not present."""
+        ...
+
+    async def create_network(self, spec: NetworkSpec) -> str:
+        """Create a bridge network with exactly ``spec``'s subnet and bridge name; its id.
+        SubnetTaken if the subnet overlaps another network's (or the bridge name is in use),
+        NetworkExists if the name is."""
+        ...
+
+    async def remove_network(self, name: str) -> None:
+        """Remove a network (by name or id); one that is already gone is no error."""
+        ...
+
+    async def list_networks(self, labels: Mapping[str, str]) -> list[NetworkRecord]:
+        """Networks carrying all of ``labels`` (every network when ``labels`` is empty)."""
         ...
 
     async def close(self) -> None: ...
