@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import tarfile
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from backendai.agent.archive import TarStream
 from backendai.agent.backends.fake import FailingBackend, FakeBackend, SlowBackend
+from backendai.agent.file_work import Deadline
+from backendai.agent.files import KernelFiles
+from backendai.agent.fstree import remove_tree
 from backendai.agent.main import create_app
+from backendai.agent.server import CONTEXT_KEY
 from backendai.common.agent_protocol import AGENT_TOKEN_HEADER
 from tests.agent.conftest import HEADERS, Agent, console, create_body, make_settings
 
@@ -325,3 +333,166 @@ async def test_pty_relays_stdin_resize_and_output(agent: Agent) -> None:
 async def test_pty_of_an_unknown_kernel_is_404(agent: Agent) -> None:
     resp = await agent.client.get(f"/v1/kernels/{uuid.uuid4()}/pty", headers=HEADERS)
     assert resp.status == 404
+
+
+# --- file operations: non-regular files, limits, isolation between kernels ---
+
+
+def home_of(agent: Agent, kernel_id: str) -> Path:
+    return agent.settings.data_dir / "kernels" / kernel_id / "home"
+
+
+async def upload_one(agent: Agent, kernel_id: str, name: str, data: bytes = b"x") -> Any:
+    form = aiohttp.FormData()
+    form.add_field("src", data, filename=name)
+    return await agent.client.post(f"/v1/kernels/{kernel_id}/upload", data=form, headers=HEADERS)
+
+
+async def download(client: TestClient[Any, Any], kernel_id: str, *names: str) -> Any:
+    return await client.post(
+        f"/v1/kernels/{kernel_id}/download", json={"files": list(names)}, headers=HEADERS
+    )
+
+
+async def test_fifos_are_refused_at_once_and_listed(agent: Agent) -> None:
+    kernel_id = (await agent.create())["kernel_id"]
+    os.mkfifo(home_of(agent, kernel_id) / "fifo")
+    async with asyncio.timeout(5):  # a blocking open of the FIFO would wait for a writer
+        resp = await upload_one(agent, kernel_id, "fifo")
+        assert resp.status == 400
+        assert "FIFO (named pipe) or a socket, not a regular file" in (await problem(resp))["msg"]
+        resp = await download(agent.client, kernel_id, "fifo")
+        assert resp.status == 400
+        msg = (await problem(resp))["msg"]
+        assert msg.startswith("/home/work/fifo is a FIFO (named pipe): only regular files")
+        resp = await agent.client.post(
+            f"/v1/kernels/{kernel_id}/files", json={"path": "."}, headers=HEADERS
+        )
+        modes = {f["filename"]: f["mode"] for f in (await resp.json())["files"]}
+        assert modes["fifo"].startswith("p")
+
+
+async def test_a_download_over_the_limit_is_refused_before_it_starts(short_dir: Path) -> None:
+    backend = FakeBackend()
+    app = create_app(make_settings(short_dir, download_max_size=2**20), backend)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/v1/kernels", json=create_body(), headers=HEADERS)
+        kernel_id = (await resp.json())["kernel_id"]
+        sparse = short_dir / "kernels" / kernel_id / "home" / "sparse"
+        sparse.touch()
+        os.truncate(sparse, 2**30)  # 1 GiB that takes no disk
+        resp = await download(client, kernel_id, "sparse")
+        assert resp.status == 400
+        body = await problem(resp)
+        assert body["type"].endswith("/download-too-large")
+        assert "at least 1.0 GiB" in body["msg"] and "limit of 1.0 MiB" in body["msg"]
+    await backend.close()
+
+
+async def test_a_1100_deep_tree_downloads(agent: Agent) -> None:
+    kernel_id = (await agent.create())["kernel_id"]
+    home = home_of(agent, kernel_id)
+    try:
+        path = home.joinpath(*["d"] * 1100)
+        fd = os.open(home, os.O_RDONLY)
+        for _ in range(1100):  # os.makedirs would pass PATH_MAX
+            os.mkdir("d", dir_fd=fd)
+            sub = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        os.close(fd)
+        resp = await download(agent.client, kernel_id, "d")
+        assert resp.status == 200
+        reader = aiohttp.MultipartReader.from_response(resp)
+        part = await reader.next()
+        assert isinstance(part, aiohttp.BodyPartReader)
+        with tarfile.open(fileobj=io.BytesIO(await part.read())) as tar:
+            names = tar.getnames()
+        assert len(names) == 1100 and names[-1] == "/".join(["d"] * 1100)
+        assert len(str(path)) > 2200
+    finally:
+        remove_tree(home / "d")  # pytest's clean-up would recurse into it and fail
+
+
+async def test_a_download_that_fails_midway_is_cut_off(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernel_id = (await agent.create())["kernel_id"]
+    (home_of(agent, kernel_id) / "big").write_bytes(b"x" * (4 * 2**20))
+    real_read = TarStream.read
+    reads = []
+
+    def failing_read(self: TarStream, deadline: Deadline) -> bytes:
+        reads.append(1)
+        if len(reads) == 2:
+            raise OSError(5, "Input/output error")
+        return real_read(self, deadline)
+
+    monkeypatch.setattr(TarStream, "read", failing_read)
+    resp = await download(agent.client, kernel_id, "big")
+    assert resp.status == 200  # sent before the failure
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(resp.read(), 10)
+
+
+async def test_a_huge_listing_is_capped_with_a_note(short_dir: Path) -> None:
+    backend = FakeBackend()
+    app = create_app(make_settings(short_dir, list_max_entries=5), backend)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/v1/kernels", json=create_body(), headers=HEADERS)
+        kernel_id = (await resp.json())["kernel_id"]
+        home = short_dir / "kernels" / kernel_id / "home"
+        for n in range(20):
+            (home / f"n{n:02d}").touch()
+        resp = await client.post(
+            f"/v1/kernels/{kernel_id}/files", json={"path": "."}, headers=HEADERS
+        )
+        listing = await resp.json()
+        assert [f["filename"] for f in listing["files"]] == [f"n{n:02d}" for n in range(5)]
+        assert listing["errors"] == ""
+        assert "has 2" in listing["note"] and "only the first 5 by name" in listing["note"]
+    await backend.close()
+
+
+async def test_one_kernels_stuck_file_work_never_stalls_another(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 stuck operations of one kernel (more than asyncio's default executor has threads
+    on any machine) leave another kernel's listing and upload answering at once."""
+    gate = threading.Event()
+    real_list = KernelFiles.list_dir
+
+    def list_dir(self: KernelFiles, path: str, deadline: Deadline, cap: int) -> Any:
+        if path == "stuck":
+            gate.wait(20)  # a file operation that hangs (a slow disk, say)
+        return real_list(self, ".", deadline, cap)
+
+    monkeypatch.setattr(KernelFiles, "list_dir", list_dir)
+    backend = FakeBackend()
+    settings = make_settings(short_dir, file_workers=4, file_ops_per_kernel=2, file_op_timeout=10)
+    async with TestClient(TestServer(create_app(settings, backend))) as client:
+        agent = Agent(client, backend, settings)
+        alice = (await agent.create())["kernel_id"]
+        bob = (await agent.create())["kernel_id"]
+
+        async def ls(kernel_id: str, path: str) -> int:
+            resp = await client.post(
+                f"/v1/kernels/{kernel_id}/files", json={"path": path}, headers=HEADERS
+            )
+            return resp.status
+
+        try:
+            stuck = [asyncio.create_task(ls(alice, "stuck")) for _ in range(40)]
+            work = client.app[CONTEXT_KEY].file_work
+            while work is None or work.in_use(uuid.UUID(alice)) < 2:
+                await asyncio.sleep(0.01)
+                work = client.app[CONTEXT_KEY].file_work
+            started = time.monotonic()
+            assert await ls(bob, ".") == 200
+            assert (await upload_one(agent, bob, "mine.txt")).status == 204
+            assert time.monotonic() - started < 2
+            assert not any(task.done() for task in stuck)
+        finally:
+            gate.set()
+        assert await asyncio.gather(*stuck) == [200] * 40
+    await backend.close()

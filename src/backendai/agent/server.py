@@ -6,22 +6,20 @@ registry or the file operations, render. Errors become problem JSON in ``problem
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import os
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import TypeVar
 
-from aiohttp import BodyPartReader, MultipartWriter, web
+from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from backendai.agent import execute as execution
-from backendai.agent import terminal
+from backendai.agent import terminal, transfers
 from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.file_work import FileWork
 from backendai.agent.kernels import KernelRegistry
 from backendai.agent.resources import Capacity
 from backendai.agent.settings import AgentSettings
@@ -37,7 +35,6 @@ from backendai.common.errors import AuthenticationFailed, InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTAINER_LIST = TypeAdapter(list[ContainerInfo])
-UPLOAD_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -46,6 +43,7 @@ class AgentContext:
     backend: ContainerBackend
     registry: KernelRegistry
     capacity: Capacity
+    file_work: FileWork | None = None  # made on first use, closed with the app
 
 
 CONTEXT_KEY = web.AppKey("agent_context", AgentContext)
@@ -83,6 +81,21 @@ def _kernel_id(request: web.Request) -> uuid.UUID:
         return uuid.UUID(request.match_info["kernel_id"])
     except ValueError:
         raise InvalidRequest("The kernel id must be a UUID.") from None
+
+
+def _file_work(request: web.Request) -> FileWork:
+    """The pool for kernels' file work, never asyncio's shared default executor."""
+    ctx = request.app[CONTEXT_KEY]
+    if ctx.file_work is None:
+        s = ctx.settings
+        ctx.file_work = FileWork(s.file_workers, s.file_ops_per_kernel, s.file_op_timeout)
+    return ctx.file_work
+
+
+async def _close_file_work(app: web.Application) -> None:
+    ctx = app.get(CONTEXT_KEY)
+    if ctx is not None and ctx.file_work is not None:
+        ctx.file_work.close()
 
 
 def _json(model: BaseModel) -> web.Response:
@@ -123,27 +136,9 @@ async def pty(request: web.Request) -> web.StreamResponse:
 
 async def upload(request: web.Request) -> web.Response:
     """multipart/form-data, one ``src`` part per file; the filename is relative to /home/work."""
-    files = _registry(request).files(_kernel_id(request))
-    if not request.content_type.startswith("multipart/"):
-        raise InvalidRequest("Upload files as multipart/form-data parts named src.")
-    reader = await request.multipart()
-    count = 0
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name != "src" or not part.filename:
-            raise InvalidRequest("Every part must be a file named src, with a filename.")
-        # aiohttp's FormData (the manager's relay) percent-encodes "/" in filenames without a
-        # filename* to decode; the official client's names arrive decoded. Both end up equal.
-        name = urllib.parse.unquote(part.filename)
-        fd = await asyncio.to_thread(files.open_for_upload, name)
-        try:
-            while chunk := await part.read_chunk(UPLOAD_CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        count += 1
-    if count == 0:
+    kernel_id = _kernel_id(request)
+    files = _registry(request).files(kernel_id)
+    if await transfers.receive_upload(request, _file_work(request), kernel_id, files) == 0:
         raise InvalidRequest("No files to upload.")
     return web.Response(status=204)
 
@@ -151,28 +146,22 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """multipart/mixed, one part per file: a tar of it (or of the directory) under its name."""
     req = await _parse(request, DownloadRequest)
-    files = _registry(request).files(_kernel_id(request))
-    archives: list[IO[bytes]] = []
-    try:
-        for name in req.files:
-            archives.append(await asyncio.to_thread(files.archive, name))
-        with MultipartWriter("mixed") as body:
-            for archive in archives:
-                body.append(archive, {"Content-Type": "application/x-tar"})
-        response = web.Response(body=body)
-        # Sent here, not after returning, so that the archives are closed only once sent.
-        await response.prepare(request)
-        await response.write_eof()
-        return response
-    finally:
-        for archive in archives:
-            archive.close()
+    kernel_id = _kernel_id(request)
+    files = _registry(request).files(kernel_id)
+    limit = request.app[CONTEXT_KEY].settings.download_max_size
+    work = _file_work(request)
+    return await transfers.send_download(request, work, kernel_id, files, req.files, limit)
 
 
 async def list_files(request: web.Request) -> web.Response:
     req = await _parse(request, ListFilesRequest)
-    files = _registry(request).files(_kernel_id(request))
-    return _json(await asyncio.to_thread(files.list_dir, req.path))
+    kernel_id = _kernel_id(request)
+    files = _registry(request).files(kernel_id)
+    cap = request.app[CONTEXT_KEY].settings.list_max_entries
+    result = await _file_work(request).run(
+        kernel_id, f"Listing {req.path}", lambda deadline: files.list_dir(req.path, deadline, cap)
+    )
+    return _json(result)
 
 
 async def logs(request: web.Request) -> web.Response:
@@ -182,6 +171,7 @@ async def logs(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    app.on_cleanup.append(_close_file_work)
     r = app.router
     r.add_post("/v1/kernels", create_kernel)
     r.add_get("/v1/kernels", list_kernels)

@@ -138,6 +138,10 @@ class ListFilesResult(BaseModel):
     files: list[FileEntry]
     abspath: str
     errors: str = ""
+    note: str = Field(
+        default="",
+        description="Set when not every entry is listed (a huge directory): what was left out.",
+    )
 
 
 class KernelStats(BaseModel):

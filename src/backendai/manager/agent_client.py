@@ -12,7 +12,8 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,8 +39,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+RELAY_CHUNK = 256 * 1024  # what a relayed answer holds in memory at most, per request
 STATS_TIMEOUT = 2.0  # counters are read from files; a slower agent is left out of `rm -s`
 RETRY_FIRST_PAUSE, RETRY_MAX_PAUSE = 0.2, 5.0  # seconds between tries at an unreachable agent
+UNREACHABLE_RETRY_AFTER = 5  # what a user is told when the agent does not answer (restarting)
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -59,11 +62,12 @@ def load_agent_token(settings: ManagerSettings) -> str:
 
 
 @dataclass(frozen=True)
-class RelayedBody:
-    """An agent's answer passed through to the client as it is (e.g. multipart/mixed)."""
+class RelayedStream:
+    """An agent's answer passed on to the client as it comes, chunk by chunk (a download's
+    multipart/mixed): the manager never holds more than a chunk of it."""
 
     content_type: str
-    body: bytes
+    chunks: AsyncIterator[bytes]
 
 
 class AgentClient:
@@ -157,12 +161,31 @@ class AgentClient:
             form.add_field("src", data, filename=name, content_type="application/octet-stream")
         await self._call("POST", addr, f"/v1/kernels/{kernel_id}/upload", data=form)
 
-    async def download(self, addr: str, kernel_id: uuid.UUID, files: list[str]) -> RelayedBody:
+    @asynccontextmanager
+    async def download(
+        self, addr: str, kernel_id: uuid.UUID, files: list[str]
+    ) -> AsyncIterator[RelayedStream]:
+        """The agent's answer as it streams. The agent checks everything (a missing file, a
+        FIFO, its size limit) before its first byte; those refusals are raised here."""
+        path = f"/v1/kernels/{kernel_id}/download"
         payload = DownloadRequest(files=files).model_dump(mode="json")
-        _, ctype, body = await self._call(
-            "POST", addr, f"/v1/kernels/{kernel_id}/download", json=payload
-        )
-        return RelayedBody(ctype, body)
+        # No total: a big download takes what it takes; one that stalls ends at sock_read.
+        timeout = aiohttp.ClientTimeout(sock_connect=10, sock_read=self._timeout.total)
+        try:
+            resp = await self._http().post(addr.rstrip("/") + path, json=payload, timeout=timeout)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(addr, f"POST {path}", e) from e
+        async with resp:
+            if resp.status >= 400:
+                try:
+                    body = await resp.read()
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    raise unreachable(addr, f"POST {path}", e) from e
+                if resp.status >= 500:
+                    raise AgentError(f"The agent at {addr} failed (POST {path}): {_detail(body)}")
+                raise InvalidRequest(_detail(body), data=None)
+            ctype = resp.headers.get("Content-Type", "application/octet-stream")
+            yield RelayedStream(ctype, _relayed(resp, addr, path))
 
     async def list_files(self, addr: str, kernel_id: uuid.UUID, path: str) -> ListFilesResult:
         payload = ListFilesRequest(path=path).model_dump(mode="json")
@@ -180,8 +203,10 @@ class AgentClient:
         url = addr.rstrip("/") + f"/v1/kernels/{kernel_id}/{stream}"
         try:
             return await self._http().ws_connect(url, max_msg_size=MAX_FRAME_SIZE, autoping=True)
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except aiohttp.WSServerHandshakeError as e:
             raise AgentError(f"The agent at {addr} refused the {stream} stream: {e}") from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(addr, f"the {stream} stream", e) from e
 
 
 def unreachable(addr: str, what: str, e: BaseException) -> AgentError:
@@ -190,8 +215,19 @@ def unreachable(addr: str, what: str, e: BaseException) -> AgentError:
     gone = isinstance(e, aiohttp.ClientConnectionError | TimeoutError)
     cls = AgentUnreachable if gone else AgentError
     return cls(
-        f"The agent at {addr} could not be reached ({what}): {type(e).__name__} {e}".rstrip()
+        f"The agent at {addr} could not be reached ({what}): {type(e).__name__} {e}".rstrip(),
+        retry_after=UNREACHABLE_RETRY_AFTER if gone else None,
     )
+
+
+async def _relayed(resp: aiohttp.ClientResponse, addr: str, path: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.content.iter_chunked(RELAY_CHUNK):
+            yield chunk
+    except (aiohttp.ClientError, TimeoutError) as e:  # cut off: the agent's stream failed
+        raise AgentError(
+            f"The agent at {addr} broke off its answer (POST {path}): {type(e).__name__} {e}"
+        ) from e
 
 
 def _detail(body: bytes) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import posixpath
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import InvalidRequest, InvalidSessionState
 from backendai.common.statuses import SessionStatus
-from backendai.manager.agent_client import AgentClient, RelayedBody
+from backendai.manager.agent_client import AgentClient, RelayedStream
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.services.sessions import main_kernel, service_ports_of
 
@@ -85,19 +87,25 @@ class KernelAccess:
         t = await self.target(s)
         await self._agents.upload(t.addr, t.kernel_id, files)
 
-    async def download(self, s: Session, files: list[str]) -> RelayedBody:
+    @asynccontextmanager
+    async def download(self, s: Session, files: list[str]) -> AsyncIterator[RelayedStream]:
+        """The agent's archives of ``files`` as they stream, to be relayed as they come."""
         if not files:
             raise InvalidRequest("Name at least one file to download.")
         if len(files) > MAX_DOWNLOAD_FILES:
             raise InvalidRequest(f"Download at most {MAX_DOWNLOAD_FILES} files at a time.")
         t = await self.target(s)
-        return await self._agents.download(t.addr, t.kernel_id, files)
+        async with self._agents.download(t.addr, t.kernel_id, files) as relayed:
+            yield relayed
 
     async def list_files(self, s: Session, path: str) -> dict[str, Any]:
         t = await self.target(s)
         result = await self._agents.list_files(t.addr, t.kernel_id, path)
         entries = [e.model_dump(mode="json") for e in result.files]
-        return {"files": json.dumps(entries), "errors": result.errors, "abspath": result.abspath}
+        answer = {"files": json.dumps(entries), "errors": result.errors, "abspath": result.abspath}
+        if result.note:  # a huge directory, listed in part (not an error: the CLI exits 0)
+            answer["note"] = result.note
+        return answer
 
     async def logs(self, s: Session) -> str:
         """The live container's log; for an ended session, the one kept at its end."""
