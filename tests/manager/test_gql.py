@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.fixtures.platform import ManagerHarness
+from tests.manager.tenants import add_tenants
 
 KEYPAIR_Q = (
     "query {  keypair {    user_id user_info { full_name } access_key secret_key is_active "
@@ -65,13 +66,20 @@ async def test_domain_json_strings(manager: ManagerHarness) -> None:
     assert domain["scaling_groups"] == ["default"]
 
 
-async def test_users_cannot_see_other_domains_or_lists(manager: ManagerHarness) -> None:
-    body = await manager.gql(DOMAIN_Q, {"name": "other"})
-    assert "may not look into the domain other" in body["errors"][0]["message"]
+async def test_users_see_their_own_domain_and_themselves(manager: ManagerHarness) -> None:
+    # Another domain is answered like one that does not exist.
+    for name in ("other", "nosuch"):
+        body = await manager.gql(DOMAIN_Q, {"name": name})
+        assert body["errors"][0]["extensions"]["code"] == "domain-not-found"
+        assert body["errors"][0]["message"] == f"No domain {name} that you may see."
     body = await manager.gql("query { domains { name } }")
     assert body["errors"][0]["extensions"]["code"] == "insufficient-privilege"
-    body = await manager.gql("query { users { email } }")
-    assert body["errors"][0]["extensions"]["code"] == "insufficient-privilege"
+    assert body["errors"][0]["message"] == "The user role may not list domains."
+    body = await manager.gql(
+        "query { users { email } user_list(limit: 10, offset: 0) { total_count } }"
+    )
+    assert body["data"] == {"users": [{"email": "demo@example.com"}],
+                            "user_list": {"total_count": 1}}  # fmt: skip
 
 
 async def test_keypair_list_is_scoped(manager: ManagerHarness) -> None:
@@ -108,3 +116,43 @@ async def test_groups_and_user(manager: ManagerHarness) -> None:
     assert user["data"]["user"] == {
         "email": "demo@example.com", "role": "user", "groups": [{"name": "default"}]
     }  # fmt: skip
+
+
+KEYPAIRS_Q = "query { keypairs { user_id access_key secret_key is_admin } }"
+
+
+async def test_secret_keys_only_to_their_owner_and_superadmins(manager: ManagerHarness) -> None:
+    """The finding: a domain admin's ``keypairs`` returned the superadmin's secret key."""
+    t = await add_tenants(manager)
+    listing = (await t.gql("dadmin", KEYPAIRS_Q))["data"]["keypairs"]
+    shown = {kp["user_id"]: kp["secret_key"] for kp in listing}
+    # Its domain's users and admins, never the superadmin, a monitor or another domain.
+    assert sorted(shown) == ["bob@example.com", "dadmin2@example.com", "dadmin@example.com",
+                             "demo@example.com"]  # fmt: skip
+    assert shown.pop("dadmin@example.com") == t["dadmin"].secret_key
+    assert set(shown.values()) == {None}
+    q = "query($k: String) { keypair(access_key: $k) { secret_key } }"
+    body = await t.gql("dadmin", q, {"k": t["superadmin"].access_key})
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "keypair-not-found"
+    # A monitor reads every keypair, no secret but its own; a superadmin reads every secret.
+    listing = (await t.gql("mon", KEYPAIRS_Q))["data"]["keypairs"]
+    assert len(listing) == 8
+    assert {kp["user_id"] for kp in listing if kp["secret_key"]} == {"mon@example.com"}
+    listing = (await t.gql("superadmin", KEYPAIRS_Q))["data"]["keypairs"]
+    assert {kp["secret_key"] for kp in listing} == {t[n].secret_key for n in t.by_name}
+
+
+async def test_domain_admin_users_stop_at_its_domain_and_rank(manager: ManagerHarness) -> None:
+    t = await add_tenants(manager)
+    q = "query { users { email role domain_name } }"
+    users = (await t.gql("dadmin", q))["data"]["users"]
+    assert {(u["email"], u["role"]) for u in users} == {
+        ("dadmin@example.com", "admin"), ("dadmin2@example.com", "admin"),
+        ("demo@example.com", "user"), ("bob@example.com", "user"),
+    }  # fmt: skip
+    body = await t.gql("dadmin", 'query { users(domain_name: "other") { email } }')
+    assert body["errors"][0]["message"] == "You may not look into the domain other."
+    for who in ("admin@example.com", "carol@example.com", "mon@example.com", "no@example.com"):
+        body = await t.gql("dadmin", "query($e: String) { user(email: $e) { email } }", {"e": who})
+        assert body["errors"][0]["extensions"]["code"] == "user-not-found", who

@@ -11,18 +11,14 @@ import json
 import uuid
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import AliasChoices, BaseModel, Field
 
-from backendai.common.errors import GroupNotFound
 from backendai.manager.api.auth import principal_of
 from backendai.manager.api.params import validate
 from backendai.manager.context import context_of
-from backendai.manager.db.models import Group, Session
 from backendai.manager.events import EventFilter
-from backendai.manager.lifecycle import FINAL_STATUSES
-from backendai.manager.services.session_lookup import owner_access_key
+from backendai.manager.services.session_lookup import listener_scope
 
 SERVER_CLOSE = "server_close"
 
@@ -39,34 +35,22 @@ class SessionEventParams(BaseModel):
 
 async def _filter(request: web.Request, params: SessionEventParams) -> tuple[EventFilter, bool]:
     """The listener's filter, and whether the session it follows has already ended."""
-    principal = principal_of(request)
     async with context_of(request).db() as db:
-        access_key = await owner_access_key(db, principal, params.owner_access_key)
-        group_id = None
-        if params.group != "*":
-            group_id = await db.scalar(
-                sa.select(Group.id).where(
-                    Group.name == params.group, Group.domain_name == principal.domain_name
-                )
-            )
-            if group_id is None:
-                raise GroupNotFound(f"No group (project) {params.group!r} in your domain.")
-        ended = False
-        if params.session_id is not None:
-            status = await db.scalar(
-                sa.select(Session.status).where(
-                    Session.id == params.session_id, Session.access_key == access_key
-                )
-            )
-            ended = status in FINAL_STATUSES
+        scope = await listener_scope(
+            db,
+            principal_of(request),
+            params.owner_access_key,
+            None if params.group == "*" else params.group,
+            params.session_id,
+        )
     flt = EventFilter(
-        owner_access_key=access_key,
+        owner_access_key=scope.access_key,
         session_name=params.session_name or "*",
         session_id=params.session_id,
-        group_id=group_id,
+        group_id=scope.group_id,
         scope=params.scope,
     )
-    return flt, ended
+    return flt, scope.ended
 
 
 async def _send(resp: web.StreamResponse, event: str, data: dict[str, Any]) -> None:

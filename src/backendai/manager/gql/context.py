@@ -1,39 +1,61 @@
-"""The per-request GraphQL context and the authorization helpers resolvers share."""
+"""The per-request GraphQL context and the paging rule resolvers share.
+
+Resolvers decide nothing about roles themselves: they ask ``backendai.manager.authz`` (the
+authorization table) through the helpers here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
-from backendai.common.errors import InvalidRequest, PermissionDenied
+from backendai.common.errors import GraphQLError, InvalidRequest
+from backendai.manager import authz
+from backendai.manager.authz import Action, Resource
+from backendai.manager.gql.limits import MAX_ROWS
 from backendai.manager.services.auth import Principal
+
+# The most rows one list field returns; a client pages for more.
+MAX_PAGE = 1000
+
+T = TypeVar("T")
 
 
 @dataclass
 class GQLContext:
     principal: Principal
     db: AsyncSession
+    # List items this query may still return: aliases of a full page would otherwise
+    # multiply one response (and the loop's time to render it) without bound.
+    max_rows: int = MAX_ROWS
+    rows: int = 0
 
-    def require_admin(self) -> None:
-        if not self.principal.is_domain_admin:
-            raise PermissionDenied("This query needs an admin account.")
+    def charge(self, rows: Sequence[T]) -> Sequence[T]:
+        """``rows``, counted against the query's row budget."""
+        self.rows += len(rows)
+        if self.rows > self.max_rows:
+            raise GraphQLError(
+                f"The query returns more than {self.max_rows} list items in all; page "
+                "through them with smaller limits or fewer aliases."
+            )
+        return rows
 
-    def require_superadmin(self) -> None:
-        if not self.principal.is_superadmin:
-            raise PermissionDenied("This query needs a superadmin account.")
-
-    def visible_domain(self, domain_name: str | None) -> str | None:
-        """The domain a query may look into: superadmins any (None = all), others their own."""
-        if self.principal.is_superadmin:
-            return domain_name
-        if domain_name is not None and domain_name != self.principal.domain_name:
-            raise PermissionDenied(f"You may not look into the domain {domain_name}.")
-        return self.principal.domain_name
+    def visible(
+        self, resource: Resource, action: Action, domain_name: str | None = None
+    ) -> ColumnElement[bool]:
+        """The rows of ``resource`` the caller may ``action``; a ``domain_name`` filter the
+        caller may not look into is refused (from the name alone)."""
+        if domain_name:
+            authz.require_domain(self.principal, resource, action, domain_name)
+        return authz.where(self.principal, resource, action)
 
 
 def page(limit: int, offset: int) -> tuple[int, int]:
     """A list query's window, capped so that one query cannot read a whole table."""
     if limit < 0 or offset < 0:
         raise InvalidRequest("limit and offset must not be negative.")
-    return min(limit, 1000), offset
+    return min(limit, MAX_PAGE), offset

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
-from backendai.common.errors import (
-    DomainNotFound,
-    GroupNotFound,
-)
-from backendai.manager.db.models import (
-    Domain,
-    Group,
-    GroupMembership,
-    ScalingGroupForDomain,
-)
+from backendai.common.errors import DomainNotFound, GroupNotFound
+from backendai.manager import authz
+from backendai.manager.authz import Action, Resource
+from backendai.manager.db.models import Domain, Group, ScalingGroupForDomain
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import JSONString
 
@@ -83,53 +79,44 @@ class GroupNode:
         )
 
 
-async def _domain_node(ctx: GQLContext, domain: Domain) -> DomainNode:
-    names = (
-        (
-            await ctx.db.execute(
-                sa.select(ScalingGroupForDomain.scaling_group)
-                .where(ScalingGroupForDomain.domain == domain.name)
-                .order_by(ScalingGroupForDomain.scaling_group)
-            )
-        )
-        .scalars()
-        .all()
+async def _domain_nodes(ctx: GQLContext, domains: Sequence[Domain]) -> list[DomainNode]:
+    """The domains as nodes, with the resource groups of all of them read in one query."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    rows = await ctx.db.execute(
+        sa.select(ScalingGroupForDomain.domain, ScalingGroupForDomain.scaling_group)
+        .where(ScalingGroupForDomain.domain.in_([d.name for d in domains]))
+        .order_by(ScalingGroupForDomain.scaling_group)
     )
-    return DomainNode.build(domain, list(names))
+    for domain, scaling_group in rows:
+        groups[domain].append(scaling_group)
+    return [DomainNode.build(d, groups[d.name]) for d in domains]
 
 
 async def resolve_domain(info: Info[GQLContext, None], name: str | None = None) -> DomainNode:
     ctx = info.context
     target = name or ctx.principal.domain_name
-    ctx.visible_domain(target)
-    domain = await ctx.db.get(Domain, target)
+    domain = await ctx.db.scalar(
+        sa.select(Domain).where(ctx.visible(Resource.DOMAIN, Action.READ), Domain.name == target)
+    )
     if domain is None:
-        raise DomainNotFound(f"No domain {target}.")
-    return await _domain_node(ctx, domain)
+        missing = DomainNotFound(f"No domain {target} that you may see.")
+        raise authz.absent(ctx.principal, Resource.DOMAIN, Action.READ, missing)
+    return (await _domain_nodes(ctx, [domain]))[0]
 
 
 async def resolve_domains(
     info: Info[GQLContext, None], is_active: bool | None = None
 ) -> list[DomainNode]:
     ctx = info.context
-    ctx.require_superadmin()
-    q = sa.select(Domain).order_by(Domain.name)
+    q = sa.select(Domain).where(ctx.visible(Resource.DOMAIN, Action.LIST)).order_by(Domain.name)
     if is_active is not None:
         q = q.where(Domain.is_active.is_(is_active))
-    return [await _domain_node(ctx, d) for d in (await ctx.db.execute(q)).scalars().all()]
+    return await _domain_nodes(ctx, ctx.charge((await ctx.db.execute(q)).scalars().all()))
 
 
-def _group_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[Group]:
-    q = sa.select(Group)
-    p = ctx.principal
-    domain = ctx.visible_domain(domain_name)
-    if domain:
-        q = q.where(Group.domain_name == domain)
-    if not p.is_domain_admin:
-        q = q.join(GroupMembership, GroupMembership.group_id == Group.id).where(
-            GroupMembership.user_id == p.user_uuid
-        )
-    return q
+def _groups(ctx: GQLContext, action: Action, domain_name: str | None) -> sa.Select[Group]:
+    q = sa.select(Group).where(ctx.visible(Resource.GROUP, action, domain_name))
+    return q.where(Group.domain_name == domain_name) if domain_name else q
 
 
 async def resolve_group(
@@ -137,10 +124,11 @@ async def resolve_group(
 ) -> GroupNode:
     ctx = info.context
     group = (
-        await ctx.db.execute(_group_scope(ctx, domain_name).where(Group.id == id))
+        await ctx.db.execute(_groups(ctx, Action.READ, domain_name).where(Group.id == id))
     ).scalar_one_or_none()
     if group is None:
-        raise GroupNotFound(f"No group {id} that you may see.")
+        missing = GroupNotFound(f"No group {id} that you may see.")
+        raise authz.absent(ctx.principal, Resource.GROUP, Action.READ, missing)
     return GroupNode.build(group)
 
 
@@ -148,7 +136,7 @@ async def resolve_groups(
     info: Info[GQLContext, None], domain_name: str | None = None, is_active: bool | None = None
 ) -> list[GroupNode]:
     ctx = info.context
-    q = _group_scope(ctx, domain_name).order_by(Group.name)
+    q = _groups(ctx, Action.LIST, domain_name).order_by(Group.name)
     if is_active is not None:
         q = q.where(Group.is_active.is_(is_active))
-    return [GroupNode.build(g) for g in (await ctx.db.execute(q)).scalars().all()]
+    return [GroupNode.build(g) for g in ctx.charge((await ctx.db.execute(q)).scalars().all())]

@@ -1,26 +1,30 @@
-"""GraphQL keypair queries (``admin keypair(s)``)."""
+"""GraphQL keypair queries (``admin keypair(s)``).
+
+Who sees which keypair, and whose secret key, is the authorization table's: a secret key is
+shown to its owner and to superadmins only; everyone else reads ``secret_key: null`` (the field
+stays, because Backend.AI's client asks for it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
-from backendai.common.errors import (
-    KeypairNotFound,
-    PermissionDenied,
-)
+from backendai.common.errors import KeypairNotFound
 from backendai.common.statuses import SessionStatus
+from backendai.manager import authz
+from backendai.manager.authz import Action, Resource, Target
 from backendai.manager.db.models import (
     KeyPair,
     KeyPairResourcePolicy,
     Session,
     User,
 )
-from backendai.manager.gql.context import GQLContext, page
+from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
 
 _LIVE = [s for s in SessionStatus if s not in (SessionStatus.TERMINATED, SessionStatus.CANCELLED)]
 
@@ -35,7 +39,7 @@ class UserInfo:
 class KeyPairNode:
     user_id: str
     access_key: str
-    secret_key: str
+    secret_key: str | None
     is_active: bool
     is_admin: bool
     resource_policy: str
@@ -49,36 +53,6 @@ class KeyPairNode:
     concurrency_limit: int
     concurrency_used: int
 
-    @staticmethod
-    async def build(db: Any, kp: KeyPair, user: User) -> KeyPairNode:
-        limit = await db.scalar(
-            sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
-                KeyPairResourcePolicy.name == kp.resource_policy
-            )
-        )
-        used = await db.scalar(
-            sa.select(sa.func.count())
-            .select_from(Session)
-            .where(Session.access_key == kp.access_key, Session.status.in_(_LIVE))
-        )
-        return KeyPairNode(
-            user_id=kp.user_id,
-            access_key=kp.access_key,
-            secret_key=kp.secret_key,
-            is_active=kp.is_active,
-            is_admin=kp.is_admin,
-            resource_policy=kp.resource_policy,
-            created_at=kp.created_at,
-            modified_at=kp.modified_at,
-            last_used=kp.last_used,
-            rate_limit=kp.rate_limit,
-            num_queries=kp.num_queries,
-            ssh_public_key=kp.ssh_public_key,
-            user_info=UserInfo(email=user.email, full_name=user.full_name),
-            concurrency_limit=limit or 0,
-            concurrency_used=used or 0,
-        )
-
 
 @strawberry.type
 class KeyPairList:
@@ -86,20 +60,62 @@ class KeyPairList:
     total_count: int
 
 
-def _keypair_scope(
-    ctx: GQLContext, domain_name: str | None, email: str | None
+async def _nodes(ctx: GQLContext, rows: Sequence[tuple[KeyPair, User]]) -> list[KeyPairNode]:
+    """The rows as nodes, with their policies' limits and live session counts read in two
+    queries for the whole page."""
+    keys = [kp.access_key for kp, _ in rows]
+    limits = dict(
+        (
+            await ctx.db.execute(
+                sa.select(KeyPairResourcePolicy.name, KeyPairResourcePolicy.max_concurrent_sessions)
+            )
+        ).all()
+    )
+    used = dict(
+        (
+            await ctx.db.execute(
+                sa.select(Session.access_key, sa.func.count())
+                .where(Session.access_key.in_(keys), Session.status.in_(_LIVE))
+                .group_by(Session.access_key)
+            )
+        ).all()
+    )
+    nodes = []
+    for kp, user in rows:
+        owner = Target.owned_by(user.uuid, user.domain_name, user.role)
+        shows_secret = authz.permits(ctx.principal, Resource.KEYPAIR, Action.READ_SECRET, owner)
+        nodes.append(
+            KeyPairNode(
+                user_id=kp.user_id,
+                access_key=kp.access_key,
+                secret_key=kp.secret_key if shows_secret else None,
+                is_active=kp.is_active,
+                is_admin=kp.is_admin,
+                resource_policy=kp.resource_policy,
+                created_at=kp.created_at,
+                modified_at=kp.modified_at,
+                last_used=kp.last_used,
+                rate_limit=kp.rate_limit,
+                num_queries=kp.num_queries,
+                ssh_public_key=kp.ssh_public_key,
+                user_info=UserInfo(email=user.email, full_name=user.full_name),
+                concurrency_limit=limits.get(kp.resource_policy) or 0,
+                concurrency_used=used.get(kp.access_key, 0),
+            )
+        )
+    return nodes
+
+
+def _scope(
+    ctx: GQLContext, action: Action, domain_name: str | None, email: str | None
 ) -> sa.Select[KeyPair, User]:
-    q = sa.select(KeyPair, User).join(User, User.uuid == KeyPair.user)
-    p = ctx.principal
-    if p.is_superadmin:
-        if domain_name:
-            q = q.where(User.domain_name == domain_name)
-    elif p.is_domain_admin:
-        q = q.where(User.domain_name == ctx.visible_domain(domain_name))
-    else:
-        if email is not None and email != p.email:
-            raise PermissionDenied("You may only list your own keypairs.")
-        q = q.where(KeyPair.user == p.user_uuid)
+    q = (
+        sa.select(KeyPair, User)
+        .join(User, User.uuid == KeyPair.user)
+        .where(ctx.visible(Resource.KEYPAIR, action, domain_name))
+    )
+    if domain_name:
+        q = q.where(User.domain_name == domain_name)
     if email is not None:
         q = q.where(KeyPair.user_id == email)
     return q
@@ -110,16 +126,12 @@ async def resolve_keypair(
 ) -> KeyPairNode:
     ctx = info.context
     key = access_key or ctx.principal.access_key
-    if key != ctx.principal.access_key:
-        ctx.require_admin()
-    row = (
-        await ctx.db.execute(
-            _keypair_scope(ctx, domain_name, None).where(KeyPair.access_key == key)
-        )
-    ).one_or_none()
+    q = _scope(ctx, Action.READ, domain_name, None).where(KeyPair.access_key == key)
+    row = (await ctx.db.execute(q)).one_or_none()
     if row is None:
-        raise KeypairNotFound(f"No keypair {key} that you may see.")
-    return await KeyPairNode.build(ctx.db, row[0], row[1])
+        missing = KeypairNotFound(f"No keypair {key} that you may see.")
+        raise authz.absent(ctx.principal, Resource.KEYPAIR, Action.READ, missing)
+    return (await _nodes(ctx, [row]))[0]
 
 
 async def resolve_keypair_list(
@@ -134,7 +146,7 @@ async def resolve_keypair_list(
 ) -> KeyPairList:
     ctx = info.context
     limit, offset = page(limit, offset)
-    q = _keypair_scope(ctx, domain_name, email)
+    q = _scope(ctx, Action.LIST, domain_name, email)
     if is_active is not None:
         q = q.where(KeyPair.is_active.is_(is_active))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
@@ -143,9 +155,7 @@ async def resolve_keypair_list(
             q.order_by(KeyPair.created_at, KeyPair.access_key).limit(limit).offset(offset)
         )
     ).all()
-    return KeyPairList(
-        items=[await KeyPairNode.build(ctx.db, kp, u) for kp, u in rows], total_count=total or 0
-    )
+    return KeyPairList(items=await _nodes(ctx, ctx.charge(rows)), total_count=total or 0)
 
 
 async def resolve_keypairs(
@@ -154,5 +164,5 @@ async def resolve_keypairs(
     email: str | None = None,
     is_active: bool | None = None,
 ) -> list[KeyPairNode]:
-    result = await resolve_keypair_list(info, 1000, 0, domain_name, email, is_active)
+    result = await resolve_keypair_list(info, MAX_PAGE, 0, domain_name, email, is_active)
     return result.items

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from graphql.validation import MaxIntrospectionDepthRule
+from strawberry.extensions import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from backendai.common.errors import PlatformError
 from backendai.manager.gql import domains as domain_q
 from backendai.manager.gql import keypairs as keypair_q
 from backendai.manager.gql import sessions as session_q
 from backendai.manager.gql import users as user_q
+from backendai.manager.gql.limits import QueryLimits
 from backendai.manager.gql.scalars import JSON_STRING_SCALAR, JSONString
 
 
@@ -33,7 +39,23 @@ class Query:
     )
 
 
-schema = strawberry.Schema(
+class _Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only what may be a bug: refusals, bad input and limits are answers (to the
+        client, in the envelope), not server errors."""
+        unexpected = [
+            e
+            for e in errors
+            if e.original_error is not None and not isinstance(e.original_error, PlatformError)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+schema = _Schema(
     query=Query,
     config=StrawberryConfig(auto_camel_case=False, scalar_map={JSONString: JSON_STRING_SCALAR}),
+    extensions=[QueryLimits, lambda: AddValidationRules([MaxIntrospectionDepthRule])],
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +13,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from backendai.common.errors import InvalidRequest, PermissionDenied
+from backendai.common.errors import InvalidRequest
 from backendai.common.statuses import SessionStatus
+from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Group, Kernel, Session, User
-from backendai.manager.gql.context import GQLContext
+from backendai.manager.gql.context import GQLContext, page
 from backendai.manager.gql.scalars import JSONString
 
 
@@ -111,18 +114,24 @@ class ComputeSessionNode:
     dependencies: list[DependencyNode]
 
 
-async def _build(
-    db: AsyncSession, s: Session, group_name: str | None, email: str | None
-) -> ComputeSessionNode:
-    kernels = (
-        (
-            await db.execute(
-                sa.select(Kernel).where(Kernel.session_id == s.id).order_by(Kernel.cluster_idx)
-            )
-        )
-        .scalars()
-        .all()
+async def _nodes(
+    db: AsyncSession, rows: Sequence[tuple[Session, str | None, str | None]]
+) -> list[ComputeSessionNode]:
+    """The sessions as nodes, with the kernels of the whole page read in one query."""
+    kernels: dict[uuid.UUID, list[Kernel]] = defaultdict(list)
+    found = await db.scalars(
+        sa.select(Kernel)
+        .where(Kernel.session_id.in_([s.id for s, _, _ in rows]))
+        .order_by(Kernel.session_id, Kernel.cluster_idx)
     )
+    for k in found:
+        kernels[k.session_id].append(k)
+    return [_node(s, group_name, email, kernels[s.id]) for s, group_name, email in rows]
+
+
+def _node(
+    s: Session, group_name: str | None, email: str | None, kernels: list[Kernel]
+) -> ComputeSessionNode:
     main = next((k for k in kernels if k.cluster_role == "main"), None)
     return ComputeSessionNode(
         id=main.id if main else s.id,
@@ -176,26 +185,22 @@ def _parse_statuses(status: str | None) -> list[SessionStatus] | None:
 
 
 def _scope(
-    ctx: GQLContext, access_key: str | None, domain_name: str | None, group_id: uuid.UUID | None
+    ctx: GQLContext,
+    action: Action,
+    access_key: str | None,
+    domain_name: str | None,
+    group_id: uuid.UUID | None,
 ) -> sa.Select[Session, str, str]:
     q = (
         sa.select(Session, Group.name, User.email)
         .join(Group, Group.id == Session.group_id)
         .join(User, User.uuid == Session.user_uuid)
+        .where(ctx.visible(Resource.SESSION, action, domain_name))
     )
-    p = ctx.principal
-    if p.is_domain_admin:
-        domain = ctx.visible_domain(domain_name)
-        if domain:
-            q = q.where(Session.domain_name == domain)
-        if access_key:
-            q = q.where(Session.access_key == access_key)
-    else:
-        if access_key and access_key != p.access_key:
-            raise PermissionDenied("You may only list your own sessions.")
-        q = q.where(Session.user_uuid == p.user_uuid)
-        if access_key:
-            q = q.where(Session.access_key == access_key)
+    if domain_name:
+        q = q.where(Session.domain_name == domain_name)
+    if access_key:
+        q = q.where(Session.access_key == access_key)
     if group_id is not None:
         q = q.where(Session.group_id == group_id)
     return q
@@ -221,23 +226,19 @@ async def resolve_compute_session_list(
     ctx = info.context
     if filter or order:
         raise InvalidRequest("--filter and --order expressions are not supported yet.")
-    if limit < 0 or offset < 0:
-        raise InvalidRequest("limit and offset must not be negative.")
-    q = _scope(ctx, access_key, domain_name, group_id)
+    limit, offset = page(limit, offset)
+    q = _scope(ctx, Action.LIST, access_key, domain_name, group_id)
     statuses = _parse_statuses(status)
     if statuses is not None:
         q = q.where(Session.status.in_(statuses))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
     rows = (
         await ctx.db.execute(
-            q.order_by(Session.status_changed.desc(), Session.id)
-            .limit(min(limit, 1000))
-            .offset(offset)
+            q.order_by(Session.status_changed.desc(), Session.id).limit(limit).offset(offset)
         )
     ).all()
-    return ComputeSessionList(
-        items=[await _build(ctx.db, s, g, e) for s, g, e in rows], total_count=total or 0
-    )
+    items = await _nodes(ctx.db, ctx.charge(rows))
+    return ComputeSessionList(items=items, total_count=total or 0)
 
 
 async def resolve_compute_session(
@@ -245,11 +246,11 @@ async def resolve_compute_session(
 ) -> ComputeSessionNode | None:
     ctx = info.context
     q = (
-        _scope(ctx, None, None, None)
+        _scope(ctx, Action.READ, None, None, None)
         .outerjoin(Kernel, Kernel.session_id == Session.id)
         .where(sa.or_(Session.id == id, Kernel.id == id))
     )
     row = (await ctx.db.execute(q.limit(1))).first()
-    if row is None:
+    if row is None:  # absent, or not the caller's to see: the same null either way
         return None
-    return await _build(ctx.db, row[0], row[1], row[2])
+    return (await _nodes(ctx.db, [row]))[0]

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 import strawberry
+from sqlalchemy.sql.elements import ColumnElement
 from strawberry.types import Info
 
-from backendai.common.errors import (
-    UserNotFound,
-)
+from backendai.common.errors import UserNotFound
+from backendai.common.statuses import UserStatus
+from backendai.manager import authz
+from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import (
     Group,
     GroupMembership,
     User,
 )
-from backendai.manager.gql.context import GQLContext, page
+from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
 
 
 @strawberry.type
@@ -47,35 +50,6 @@ class UserNode:
     resource_policy: str
     groups: list[GroupRef]
 
-    @staticmethod
-    async def build(db: Any, user: User) -> UserNode:
-        groups = (
-            await db.execute(
-                sa.select(Group.id, Group.name)
-                .join(GroupMembership, GroupMembership.group_id == Group.id)
-                .where(GroupMembership.user_id == user.uuid)
-                .order_by(Group.name)
-            )
-        ).all()
-        return UserNode(
-            uuid=user.uuid,
-            id=user.uuid,
-            username=user.username,
-            email=user.email,
-            need_password_change=user.need_password_change,
-            full_name=user.full_name,
-            description=user.description,
-            is_active=user.status.value == "active",
-            status=user.status.value,
-            status_info=user.status_info,
-            created_at=user.created_at,
-            modified_at=user.modified_at,
-            domain_name=user.domain_name,
-            role=user.role.value,
-            resource_policy=user.resource_policy,
-            groups=[GroupRef(id=g.id, name=g.name) for g in groups],
-        )
-
 
 @strawberry.type
 class UserList:
@@ -83,41 +57,65 @@ class UserList:
     total_count: int
 
 
-def _user_scope(ctx: GQLContext, domain_name: str | None) -> sa.Select[User]:
-    ctx.require_admin()
-    q = sa.select(User)
-    domain = ctx.visible_domain(domain_name)
-    return q.where(User.domain_name == domain) if domain else q
+async def _nodes(ctx: GQLContext, users: Sequence[User]) -> list[UserNode]:
+    """The users as nodes, with the groups of the whole page read in one query."""
+    groups: dict[uuid.UUID, list[GroupRef]] = defaultdict(list)
+    rows = await ctx.db.execute(
+        sa.select(GroupMembership.user_id, Group.id, Group.name)
+        .join(Group, GroupMembership.group_id == Group.id)
+        .where(GroupMembership.user_id.in_([u.uuid for u in users]))
+        .order_by(Group.name)
+    )
+    for user_id, group_id, name in rows:
+        groups[user_id].append(GroupRef(id=group_id, name=name))
+    return [
+        UserNode(
+            uuid=user.uuid,
+            id=user.uuid,
+            username=user.username,
+            email=user.email,
+            need_password_change=user.need_password_change,
+            full_name=user.full_name,
+            description=user.description,
+            is_active=user.status is UserStatus.ACTIVE,
+            status=user.status.value,
+            status_info=user.status_info,
+            created_at=user.created_at,
+            modified_at=user.modified_at,
+            domain_name=user.domain_name,
+            role=user.role.value,
+            resource_policy=user.resource_policy,
+            groups=groups[user.uuid],
+        )
+        for user in users
+    ]
+
+
+async def _one(
+    ctx: GQLContext, domain_name: str | None, cond: ColumnElement[bool], ref: str
+) -> UserNode:
+    q = sa.select(User).where(ctx.visible(Resource.USER, Action.READ, domain_name), cond)
+    if domain_name:
+        q = q.where(User.domain_name == domain_name)
+    user = (await ctx.db.execute(q)).scalar_one_or_none()
+    if user is None:
+        missing = UserNotFound(f"No user {ref} that you may see.")
+        raise authz.absent(ctx.principal, Resource.USER, Action.READ, missing)
+    return (await _nodes(ctx, [user]))[0]
 
 
 async def resolve_user(
     info: Info[GQLContext, None], domain_name: str | None = None, email: str | None = None
 ) -> UserNode:
     ctx = info.context
-    if email is None or email == ctx.principal.email:
-        user = await ctx.db.get(User, ctx.principal.user_uuid)
-    else:
-        user = (
-            await ctx.db.execute(_user_scope(ctx, domain_name).where(User.email == email))
-        ).scalar_one_or_none()
-    if user is None:
-        raise UserNotFound(f"No user {email} that you may see.")
-    return await UserNode.build(ctx.db, user)
+    email = email or ctx.principal.email
+    return await _one(ctx, domain_name, User.email == email, email)
 
 
 async def resolve_user_from_uuid(
     info: Info[GQLContext, None], user_id: uuid.UUID, domain_name: str | None = None
 ) -> UserNode:
-    ctx = info.context
-    if user_id == ctx.principal.user_uuid:
-        user = await ctx.db.get(User, user_id)
-    else:
-        user = (
-            await ctx.db.execute(_user_scope(ctx, domain_name).where(User.uuid == user_id))
-        ).scalar_one_or_none()
-    if user is None:
-        raise UserNotFound(f"No user {user_id} that you may see.")
-    return await UserNode.build(ctx.db, user)
+    return await _one(info.context, domain_name, User.uuid == user_id, str(user_id))
 
 
 async def resolve_user_list(
@@ -133,7 +131,9 @@ async def resolve_user_list(
 ) -> UserList:
     ctx = info.context
     limit, offset = page(limit, offset)
-    q = _user_scope(ctx, domain_name)
+    q = sa.select(User).where(ctx.visible(Resource.USER, Action.LIST, domain_name))
+    if domain_name:
+        q = q.where(User.domain_name == domain_name)
     if group_id is not None:
         q = q.join(GroupMembership, GroupMembership.user_id == User.uuid).where(
             GroupMembership.group_id == group_id
@@ -141,14 +141,15 @@ async def resolve_user_list(
     if status is not None:
         q = q.where(User.status == status)
     elif is_active is not None:
-        q = q.where((User.status == "active") if is_active else (User.status != "active"))
+        active = User.status == UserStatus.ACTIVE
+        q = q.where(active if is_active else sa.not_(active))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
     users = (
         (await ctx.db.execute(q.order_by(User.created_at, User.email).limit(limit).offset(offset)))
         .scalars()
         .all()
     )
-    return UserList(items=[await UserNode.build(ctx.db, u) for u in users], total_count=total or 0)
+    return UserList(items=await _nodes(ctx, ctx.charge(users)), total_count=total or 0)
 
 
 async def resolve_users(
@@ -158,5 +159,5 @@ async def resolve_users(
     is_active: bool | None = None,
     status: str | None = None,
 ) -> list[UserNode]:
-    result = await resolve_user_list(info, 1000, 0, domain_name, group_id, is_active, status)
+    result = await resolve_user_list(info, MAX_PAGE, 0, domain_name, group_id, is_active, status)
     return result.items

@@ -4,42 +4,112 @@
 among the owner's live sessions (everything but TERMINATED and CANCELLED). An exact name wins;
 then a full UUID; then a unique prefix. More than one match is ``too-many-sessions-matched``
 with the candidates. Some reads (logs, info) also reach ended sessions.
+
+Whose sessions a request may reach (its own, or ``owner_access_key``'s) is the authorization
+table's to say (``backendai.manager.authz``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backendai.common.errors import (
+    GroupNotFound,
     KeypairNotFound,
-    PermissionDenied,
     SessionNotFound,
     TooManySessionsMatched,
 )
-from backendai.manager.db.models import KeyPair, Session, User
-from backendai.manager.lifecycle import LIVE_STATUSES
+from backendai.manager import authz
+from backendai.manager.authz import Action, Resource, Target
+from backendai.manager.db.models import Group, KeyPair, Session, User
+from backendai.manager.lifecycle import FINAL_STATUSES, LIVE_STATUSES
 from backendai.manager.services.auth import Principal
 
 
-async def owner_access_key(db: AsyncSession, principal: Principal, requested: str | None) -> str:
-    """Whose sessions a request acts on: the caller's, or (admins) ``owner_access_key``'s."""
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """Whose sessions a request acts on."""
+
+    access_key: str
+    domain_name: str
+
+
+async def session_owner(
+    db: AsyncSession, principal: Principal, requested: str | None, action: Action
+) -> OwnerRef:
+    """The caller's keypair, or ``owner_access_key``'s where the authorization table lets the
+    caller ``action`` that keypair owner's sessions. A keypair beyond the caller's reach is
+    answered like one that does not exist."""
     if not requested or requested == principal.access_key:
-        return principal.access_key
-    if not principal.is_domain_admin:
-        raise PermissionDenied("Only admins may act on another keypair's sessions.")
+        authz.require(
+            principal, Resource.SESSION, action, Target.of_actor(principal), SessionNotFound()
+        )
+        return OwnerRef(principal.access_key, principal.domain_name)
     row = (
         await db.execute(
-            sa.select(KeyPair.access_key, User.domain_name)
-            .join(User, User.uuid == KeyPair.user)
+            sa.select(User.uuid, User.domain_name, User.role)
+            .join(KeyPair, KeyPair.user == User.uuid)
             .where(KeyPair.access_key == requested)
         )
     ).one_or_none()
-    if row is None or (not principal.is_superadmin and row[1] != principal.domain_name):
-        raise KeypairNotFound(f"No keypair {requested} in your domain.")
-    return requested
+    missing = KeypairNotFound(f"No keypair {requested} whose sessions you may {action.value}.")
+    if row is None:
+        raise authz.absent(principal, Resource.SESSION, action, missing)
+    owner = Target.owned_by(row.uuid, row.domain_name, row.role)
+    authz.require(principal, Resource.SESSION, action, owner, missing)
+    return OwnerRef(requested, row.domain_name)
+
+
+async def owner_access_key(
+    db: AsyncSession, principal: Principal, requested: str | None, action: Action = Action.USE
+) -> str:
+    """The access key whose sessions a request acts on (see ``session_owner``)."""
+    return (await session_owner(db, principal, requested, action)).access_key
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerScope:
+    """What an event listener may follow: one owner's sessions, maybe one group's, and
+    whether the one session it names has already ended."""
+
+    access_key: str
+    group_id: uuid.UUID | None
+    ended: bool
+
+
+async def listener_scope(
+    db: AsyncSession,
+    principal: Principal,
+    requested_owner: str | None,
+    group_name: str | None,
+    session_id: uuid.UUID | None,
+) -> ListenerScope:
+    owner = await session_owner(db, principal, requested_owner, Action.READ)
+    group_id = None
+    if group_name is not None:
+        # The owner's group: sessions live in their owner's domain.
+        group_id = await db.scalar(
+            sa.select(Group.id).where(
+                Group.name == group_name, Group.domain_name == owner.domain_name
+            )
+        )
+        if group_id is None:
+            raise GroupNotFound(
+                f"No group (project) {group_name!r} in the domain {owner.domain_name}."
+            )
+    ended = False
+    if session_id is not None:
+        status = await db.scalar(
+            sa.select(Session.status).where(
+                Session.id == session_id, Session.access_key == owner.access_key
+            )
+        )
+        ended = status in FINAL_STATUSES
+    return ListenerScope(owner.access_key, group_id, ended)
 
 
 def _as_uuid(ref: str) -> uuid.UUID | None:
