@@ -15,6 +15,8 @@ from backendai.manager.services.agents import AgentRegistry
 from backendai.manager.services.auth import AuthService
 from backendai.manager.services.idle import IdleReaper
 from backendai.manager.services.kernel_access import KernelAccess
+from backendai.manager.services.login_throttle import LoginThrottle
+from backendai.manager.services.passwords import PasswordPool
 from backendai.manager.services.session_control import SessionControl
 from backendai.manager.services.sessions import SessionService
 from backendai.manager.settings import ManagerSettings
@@ -57,7 +59,16 @@ class ManagerContext:
             settings=settings,
             engine=engine,
             db=db,
-            auth=AuthService(db, settings.auth_clock_skew),
+            auth=AuthService(
+                db,
+                settings.auth_clock_skew,
+                PasswordPool(settings.password_workers, settings.password_queue),
+                LoginThrottle(
+                    max_failures_per_user=settings.login_max_failures_per_user,
+                    max_failures_per_address=settings.login_max_failures_per_address,
+                    lock_seconds=settings.login_lock_seconds,
+                ),
+            ),
             events=bus,
             agent_client=agent_client,
             sessions=SessionService(db, bus, on_enqueue=scheduler.trigger),
@@ -75,6 +86,7 @@ class ManagerContext:
         )
 
     async def close(self) -> None:
+        self.auth.close()
         await self.scheduler.close()
         await self.agents.close()
         await self.control.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from backendai.common.forwarding import ProxyList
 from backendai.common.settings import ProcessSettings
 
 AGENT_TOKEN_FILE = "agent-token"
@@ -87,6 +89,55 @@ class ManagerSettings(ProcessSettings):
     sse_ping_interval: float = Field(
         default=15.0, gt=0, description="Seconds between keep-alive comments on event streams."
     )
+    password_workers: int = Field(
+        default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)),
+        ge=1,
+        description=(
+            "Threads that check passwords (bcrypt, about 0.25 s of CPU each), apart from the "
+            "event loop. Default: half the CPUs, 1 to 4."
+        ),
+    )
+    password_queue: int = Field(
+        default=16,
+        ge=0,
+        description=(
+            "Password checks that may wait for a free thread; logins beyond that are refused "
+            "with 429 and Retry-After until the queue drains."
+        ),
+    )
+    login_max_failures_per_user: int = Field(
+        default=10,
+        gt=0,
+        description=(
+            "Failed (or still running) /auth/authorize logins for one user name that lock it "
+            "for login_lock_seconds. Keep it above the webserver's login_max_failures."
+        ),
+    )
+    login_max_failures_per_address: int = Field(
+        default=100,
+        gt=0,
+        description=(
+            "Failed (or still running) /auth/authorize logins from one client address, over "
+            "all user names, that lock that address for login_lock_seconds."
+        ),
+    )
+    login_lock_seconds: int = Field(
+        default=300,
+        gt=0,
+        description=(
+            "How long a user name or address stays locked; failures are forgotten this long "
+            "after the last one."
+        ),
+    )
+    login_trusted_proxies: ProxyList = Field(
+        default=["127.0.0.1", "::1"],
+        description=(
+            "Addresses or networks (10.0.0.0/8) of proxies, such as the webserver, whose "
+            "X-Forwarded-For names the real client of /auth/authorize for the per-address "
+            "limit. Add the webserver's address when it runs on another host."
+        ),
+    )
+
 
     @field_validator("data_dir")
     @classmethod

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from backendai.common.forwarding import TrustedProxies
+from backendai.webserver.origins import OriginGuard
 from backendai.webserver.sessions import LoginSession, LoginSessionStore, LoginThrottle
 from backendai.webserver.settings import WebserverSettings
 
@@ -17,6 +19,8 @@ class WebserverContext:
     http: aiohttp.ClientSession
     sessions: LoginSessionStore
     throttle: LoginThrottle
+    proxies: TrustedProxies
+    origins: OriginGuard
 
 
 CONTEXT_KEY = web.AppKey("webserver_context", WebserverContext)

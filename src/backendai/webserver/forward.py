@@ -7,6 +7,7 @@ trusts signatures, so the webserver signs each request as the user it belongs to
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from backendai.common.errors import (
     PlatformError,
 )
 from backendai.common.signing import signed_headers
+from backendai.common.streaming import abort_response
 from backendai.common.websockets import MAX_FRAME_SIZE, relay
 from backendai.webserver.context import WebserverContext, context_of, current_login
 from backendai.webserver.sessions import LoginSession
@@ -59,25 +61,41 @@ def _signing_headers(
     )
 
 
+@dataclass(frozen=True)
+class ManagerAnswer:
+    status: int
+    body: Any  # the decoded JSON, None when there was none
+    retry_after: int | None  # the manager's Retry-After, in seconds
+
+
 async def manager_json(
-    ctx: WebserverContext, method: str, rel_url: str, body: Any = None
-) -> tuple[int, Any]:
-    """An unsigned call to one of the manager's public routes; (status, decoded JSON)."""
+    ctx: WebserverContext,
+    method: str,
+    rel_url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> ManagerAnswer:
+    """An unsigned call to one of the manager's public routes."""
     try:
-        async with ctx.http.request(method, _manager_url(ctx, rel_url), json=body) as resp:
+        async with ctx.http.request(
+            method, _manager_url(ctx, rel_url), json=body, headers=headers
+        ) as resp:
             text = await resp.text()
+            retry = resp.headers.get("Retry-After", "")
+            retry_after = int(retry) if retry.isdigit() else None
             try:
-                return resp.status, json.loads(text) if text else None
+                decoded = json.loads(text) if text else None
             except json.JSONDecodeError:
-                return resp.status, None
+                decoded = None
+            return ManagerAnswer(resp.status, decoded, retry_after)
     except aiohttp.ClientError as e:
         raise InternalError(f"The manager at {ctx.settings.manager_url} is unreachable: {e}") from e
 
 
 async def version(request: web.Request) -> web.Response:
     """GET /func/: the version probe, answered for the manager without a login."""
-    status, body = await manager_json(context_of(request), "GET", "/")
-    return web.json_response(body, status=status)
+    answer = await manager_json(context_of(request), "GET", "/")
+    return web.json_response(answer.body, status=answer.status)
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -117,9 +135,15 @@ async def forward(request: web.Request) -> web.StreamResponse:
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except BaseException:
+            # The manager's answer broke off (a failed download): cut ours too, or the client
+            # would wait on a body that never ends.
+            abort_response(request)
+            raise
         return response
 
 

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from backendai.common.errors import AuthenticationFailed, InvalidRequest, LoginLocked
+from backendai.common.errors import (
+    AuthenticationFailed,
+    InternalError,
+    InvalidRequest,
+    LoginLocked,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from backendai.webserver.context import WebserverContext, context_of, current_login
 from backendai.webserver.forward import manager_json
+from backendai.webserver.origins import public_scheme
 from backendai.webserver.sessions import LoginSession
+
+# The answer to every refused login, whatever the manager's reason.
+LOGIN_REFUSED = "The email or password is incorrect."
 
 
 class LoginParams(BaseModel):
@@ -42,8 +54,8 @@ async def _read_login(request: web.Request) -> LoginParams:
     return LoginParams(username=str(body["username"]), password=str(body["password"]))
 
 
-async def _authorize(ctx: WebserverContext, params: LoginParams) -> dict[str, Any]:
-    status, body = await manager_json(
+async def _authorize(ctx: WebserverContext, params: LoginParams, client: str) -> dict[str, Any]:
+    answer = await manager_json(
         ctx,
         "POST",
         "/auth/authorize",
@@ -53,30 +65,47 @@ async def _authorize(ctx: WebserverContext, params: LoginParams) -> dict[str, An
             "username": params.username,
             "password": params.password,
         },
+        # The manager limits logins per client address too; we are the proxy in between.
+        headers={"X-Forwarded-For": client},
     )
-    data = body.get("data") if isinstance(body, dict) else None
-    if status == 200 and isinstance(data, dict):
+    body = answer.body if isinstance(answer.body, dict) else {}
+    data = body.get("data")
+    if answer.status == 200 and isinstance(data, dict):
         return data
-    if status in (400, 401, 403, 404):
-        detail = body.get("msg") if isinstance(body, dict) else None
-        raise AuthenticationFailed(detail or "The email or password is incorrect.")
-    raise AuthenticationFailed(f"The manager could not check the login (HTTP {status}).")
+    if answer.status in (400, 401, 403, 404):
+        # One answer for every refusal: the manager's reason stays with the manager.
+        raise AuthenticationFailed(LOGIN_REFUSED)
+    detail = body.get("msg") or f"The manager could not check the login (HTTP {answer.status})."
+    if answer.status == 429:
+        locked = str(body.get("type", "")).endswith("/login-locked")
+        error = LoginLocked if locked else TooManyRequests
+        raise error(detail, retry_after=answer.retry_after or 1)
+    if answer.status == 503:
+        raise ServiceUnavailable(detail, retry_after=answer.retry_after)
+    raise InternalError(detail)
+
+
+def _over_tls(request: web.Request, ctx: WebserverContext) -> bool:
+    return public_scheme(request, ctx.proxies) == "https"
 
 
 async def login(request: web.Request) -> web.Response:
     ctx = context_of(request)
     params = await _read_login(request)
-    locked = ctx.throttle.seconds_locked(params.username)
-    if locked:
-        raise LoginLocked(
-            f"Too many failed login attempts for {params.username}; try again in {locked} s."
-        )
+    client = ctx.proxies.client_address(
+        request.remote, ",".join(request.headers.getall("X-Forwarded-For", []))
+    )
+    # Counted before the manager is asked, so concurrent guesses cannot overtake the count.
+    attempt = ctx.throttle.begin(params.username)
     try:
-        data = await _authorize(ctx, params)
-    except AuthenticationFailed:
-        ctx.throttle.record_failure(params.username)
+        data = await _authorize(ctx, params, client)
+    except (AuthenticationFailed, asyncio.CancelledError):
+        attempt.fail()
         raise
-    ctx.throttle.record_success(params.username)
+    except BaseException:
+        attempt.release()  # the manager was busy or unreachable: nothing was checked
+        raise
+    attempt.succeed()
     old_token, _ = current_login(request)
     ctx.sessions.drop(old_token)
     token = ctx.sessions.create(
@@ -88,9 +117,12 @@ async def login(request: web.Request) -> web.Response:
     response.set_cookie(
         ctx.settings.session_cookie,
         token,
-        httponly=True,
-        path="/",
+        httponly=True,  # never readable by the page's scripts
+        # Lax: not sent on cross-site subrequests and form posts, yet still on a link from
+        # elsewhere to the web UI; the Origin check covers what Lax lets through.
         samesite="Lax",
+        secure=_over_tls(request, ctx),
+        path="/",
         max_age=ctx.settings.session_max_age,
     )
     return response
@@ -101,17 +133,24 @@ async def logout(request: web.Request) -> web.Response:
     token, _ = current_login(request)
     ctx.sessions.drop(token)
     response = web.json_response({}, status=201)
-    response.del_cookie(ctx.settings.session_cookie, path="/")
+    response.del_cookie(
+        ctx.settings.session_cookie,
+        path="/",
+        secure=_over_tls(request, ctx),
+        httponly=True,
+        samesite="Lax",
+    )
     return response
 
 
 async def login_check(request: web.Request) -> web.Response:
-    token, session = current_login(request)
+    _, session = current_login(request)
     return web.json_response(
         {
             "authenticated": session is not None,
             "data": _session_data(session) if session else None,
-            "session_id": token if session else None,
+            # Not the token: the cookie is HttpOnly so that scripts never see it.
+            "session_id": session.public_id if session else None,
         }
     )
 

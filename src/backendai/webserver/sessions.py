@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Clock = Callable[[], float]
+from backendai.common.attempts import Attempt, AttemptLimiter, AttemptsExhausted, Clock
+from backendai.common.errors import LoginLocked
 
 
 @dataclass
@@ -20,6 +20,9 @@ class LoginSession:
     email: str
     role: str
     last_seen: float
+    # What login-check shows as session_id: names the login, but is not the cookie's value,
+    # which is the credential and must stay out of reach of the page's scripts.
+    public_id: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 @dataclass
@@ -51,37 +54,32 @@ class LoginSessionStore:
             self._sessions.pop(token, None)
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
-
-
-@dataclass
 class LoginThrottle:
-    """Locks a user name for ``lock_seconds`` after ``max_failures`` failed logins in a row."""
+    """Locks a user name for ``lock_seconds`` once ``max_failures`` logins for it failed.
 
-    max_failures: int
-    lock_seconds: float
-    clock: Clock = time.monotonic
-    _failures: dict[str, _Failures] = field(default_factory=dict)
+    Attempts count from when they start (``AttemptLimiter``): checking a password takes the
+    manager a while, and counting only finished failures let a burst of concurrent guesses,
+    and the right password among them, through before the first failure was recorded.
+    """
+
+    def __init__(self, max_failures: int, lock_seconds: float, clock: Clock = time.monotonic):
+        self._limiter = AttemptLimiter(max_failures, lock_seconds, clock)
+
+    def begin(self, username: str) -> Attempt:
+        """Count a login for ``username``; ``LoginLocked`` says for how long it is refused."""
+        try:
+            return self._limiter.begin(_key(username))
+        except AttemptsExhausted as e:
+            raise LoginLocked(
+                f"Too many failed login attempts for {username} ({e.failures} failed, "
+                f"{e.in_flight} in progress): the account is locked; try again in "
+                f"{e.retry_after} s.",
+                retry_after=e.retry_after,
+            ) from e
 
     def seconds_locked(self, username: str) -> int:
-        """How many more seconds ``username`` is locked; 0 when it may try."""
-        entry = self._failures.get(username.lower())
-        if entry is None:
-            return 0
-        remaining = entry.locked_until - self.clock()
-        return max(0, int(remaining + 0.999))
+        return self._limiter.seconds_locked(_key(username))
 
-    def record_failure(self, username: str) -> None:
-        entry = self._failures.setdefault(username.lower(), _Failures())
-        if entry.locked_until and entry.locked_until <= self.clock():
-            entry.count = 0  # the previous lock expired: start counting afresh
-            entry.locked_until = 0.0
-        entry.count += 1
-        if entry.count >= self.max_failures:
-            entry.locked_until = self.clock() + self.lock_seconds
 
-    def record_success(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+def _key(username: str) -> str:
+    return username.strip().lower()

@@ -9,8 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from backendai.common.errors import AuthenticationFailed
+from backendai.common.forwarding import TrustedProxies
 from backendai.manager.api.params import parse_params
-from backendai.manager.context import context_of
+from backendai.manager.context import ManagerContext, context_of
 from backendai.manager.services.auth import Principal, SignedRequest
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
@@ -56,15 +57,25 @@ class AuthorizeParams(BaseModel):
     password: str = Field(min_length=1)
 
 
+def client_address(request: web.Request, ctx: ManagerContext) -> str:
+    """Whom the per-address login limit counts: the peer, or, behind a trusted proxy (the
+    webserver), the client that the proxy names in X-Forwarded-For."""
+    forwarded_for = ",".join(request.headers.getall("X-Forwarded-For", []))
+    proxies = TrustedProxies(ctx.settings.login_trusted_proxies)
+    return proxies.client_address(request.remote, forwarded_for)
+
+
 @public
 async def authorize(request: web.Request) -> web.Response:
     """POST /auth/authorize: exchange an email and password for the user's keypair.
 
-    The webserver calls this at login and then signs on the user's behalf.
+    The webserver calls this at login and then signs on the user's behalf. Refusals are all
+    alike (401); too many attempts per user name or address are 429 with Retry-After.
     """
     params = await parse_params(request, AuthorizeParams)
-    p = await context_of(request).auth.authorize_password(
-        params.domain, params.username, params.password
+    ctx = context_of(request)
+    p = await ctx.auth.authorize_password(
+        params.domain, params.username, params.password, client_address(request, ctx)
     )
     return web.json_response(
         {

@@ -6,13 +6,14 @@ and host, and gets back a ``Principal`` or a domain error that says what was wro
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import bcrypt
 import sqlalchemy as sa
 from dateutil.parser import isoparse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +22,16 @@ from backendai.common import signing
 from backendai.common.errors import AuthenticationFailed, InvalidAuthParameters
 from backendai.common.statuses import UserRole, UserStatus
 from backendai.manager.db.models import KeyPair, User
+from backendai.manager.services.login_throttle import LoginThrottle
+from backendai.manager.services.passwords import PasswordPool
+from backendai.manager.services.passwords import hash_password as hash_password  # bootstrap's
+
+log = logging.getLogger(__name__)
+
+# The one answer to every refused password login, whatever the reason (no such email, wrong
+# password, another domain, an inactive account, no keypair): a different answer would tell a
+# stranger which emails exist, or that a password is right.
+LOGIN_REFUSED = "The email or password is incorrect."
 
 # API versions whose clients speak the signing scheme and shapes we serve.
 SUPPORTED_API_VERSIONS = frozenset(
@@ -71,17 +82,6 @@ class SignedRequest:
     api_version: str | None
 
 
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
-
-
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        return bcrypt.checkpw(password.encode(), hashed.encode())
-    except ValueError:  # a malformed stored hash never matches
-        return False
-
-
 def _host_variants(host: str) -> list[str]:
     """The Host header and its default-port twin: aiohttp drops ``:80``/``:443`` that the
     client signed (API_CONTRACT §1.4), so accept either spelling."""
@@ -92,9 +92,20 @@ def _host_variants(host: str) -> list[str]:
 
 
 class AuthService:
-    def __init__(self, db: async_sessionmaker[AsyncSession], clock_skew: int) -> None:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        clock_skew: int,
+        passwords: PasswordPool,
+        throttle: LoginThrottle,
+    ) -> None:
         self._db = db
         self._skew = timedelta(seconds=clock_skew)
+        self.passwords = passwords
+        self.throttle = throttle
+
+    def close(self) -> None:
+        self.passwords.close()
 
     async def authenticate(self, req: SignedRequest, now: datetime | None = None) -> Principal:
         if not req.authorization:
@@ -177,18 +188,43 @@ class AuthService:
             raise AuthenticationFailed(f"The owner of {access_key} is {user.status.value}.")
         return _principal(keypair, user)
 
-    async def authorize_password(self, domain: str, email: str, password: str) -> Principal:
-        """Check an email and password; the main keypair of the user is the result."""
+    async def authorize_password(
+        self, domain: str, email: str, password: str, address: str
+    ) -> Principal:
+        """Check an email and password from a client at ``address``; the main keypair of the
+        user is the result. Every refusal is the same ``AuthenticationFailed(LOGIN_REFUSED)``
+        after the same bcrypt work; too many attempts are ``LoginLocked``."""
+        attempt = self.throttle.begin(email, address)
+        try:
+            principal = await self._check_login(domain, email, password)
+        except (AuthenticationFailed, asyncio.CancelledError):
+            # A caller that gave up mid-check counts too: it may have seen enough.
+            attempt.fail()
+            raise
+        except BaseException:
+            attempt.release()  # busy or broken, nothing was decided: not the caller's fault
+            raise
+        attempt.succeed()
+        return principal
+
+    async def _check_login(self, domain: str, email: str, password: str) -> Principal:
         async with self._db() as db:
             user = (
                 await db.execute(sa.select(User).where(User.email == email))
             ).scalar_one_or_none()
-            if user is None or not check_password(password, user.password):
-                raise AuthenticationFailed("The email or password is incorrect.")
-            if user.domain_name != domain:
-                raise AuthenticationFailed(f"The user does not belong to the domain {domain}.")
-            if user.status is not UserStatus.ACTIVE:
-                raise AuthenticationFailed(f"The user account is {user.status.value}.")
+        # Always one bcrypt check, against a dummy hash when there is no such user.
+        matches = await self.passwords.check(password, user.password if user else None)
+        if user is None or not matches:
+            raise AuthenticationFailed(LOGIN_REFUSED)
+        if user.domain_name != domain:
+            log.info(
+                "login refused: %s belongs to domain %s, not %s", email, user.domain_name, domain
+            )
+            raise AuthenticationFailed(LOGIN_REFUSED)
+        if user.status is not UserStatus.ACTIVE:
+            log.info("login refused: %s is %s", email, user.status.value)
+            raise AuthenticationFailed(LOGIN_REFUSED)
+        async with self._db() as db:
             keypair = (
                 await db.execute(
                     sa.select(KeyPair)
@@ -198,7 +234,8 @@ class AuthService:
                 )
             ).scalar_one_or_none()
         if keypair is None:
-            raise AuthenticationFailed("The user has no active keypair; ask an admin for one.")
+            log.info("login refused: %s has no active keypair", email)
+            raise AuthenticationFailed(LOGIN_REFUSED)
         return _principal(keypair, user)
 
 
