@@ -69,3 +69,34 @@ def test_format_amount() -> None:
     assert format_amount("mem", Decimal(GiB + GiB // 2)) == "1.5 GiB"
     assert format_amount("cpu", Decimal("4")) == "4"
     assert ResourceSlot.parse({"cpu": "2", "mem": "4g"}).describe() == "cpu 2, mem 4 GiB"
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "message"),
+    [
+        ("mem", "99999999999999999999999p", "is too large; at most 8 EiB can be asked for"),
+        ("mem", "8193p", "is too large"),
+        ("mem", str(2**63), "is too large"),
+        ("cpu", "1000000.5", "is too large; at most 1000000 can be asked for"),
+        ("cuda.shares", "1" * 30, "is too large"),
+        ("cpu", "1" * 65, "is too long"),
+    ],
+)  # fmt: skip
+def test_absurd_amounts_are_refused(slot: str, text: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"Invalid amount for resource {slot}: .*{message}"):
+        parse_amount(slot, text)
+
+
+def test_largest_amounts_are_taken() -> None:
+    assert parse_amount("mem", "8191p") == 8191 * 1024**5
+    assert parse_amount("mem", str(2**63 - 1)) == 2**63 - 1
+    assert parse_amount("cpu", "1000000") == 1_000_000
+
+
+def test_format_amount_of_any_size() -> None:
+    """Amounts an agent reports are not bounded: printing them must never fail (quantize used to
+    raise InvalidOperation past 28 digits)."""
+    assert format_amount("mem", Decimal(2**63 - 1)) == "8 EiB"
+    assert format_amount("mem", Decimal(3 * 1024**5)) == "3 PiB"
+    assert format_amount("mem", Decimal(10) ** 40).endswith(" EiB")
+    assert format_amount("mem", Decimal(-5)) == "-5 B"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from backendai.common.statuses import SessionStatus
 from backendai.manager.services import sessions as sessions_module
-from tests.fixtures.platform import ManagerHarness
+from tests.fixtures.platform import ManagerHarness, running_manager
 from tests.manager.conftest import (
     count_sessions,
     create,
@@ -280,3 +281,177 @@ async def test_gql_lists_sessions_with_occupied_slots(
     [item] = body["data"]["compute_session_list"]["items"]
     assert item["name"] == "gql-1" and item["status"] == "RUNNING"
     assert json.loads(item["occupied_slots"]) == {"cpu": "1", "mem": "536870912"}
+
+
+# Bad input is a 400 that says what was wrong, never a 500 nor a session that fails later ------
+
+BAD_CREATES: list[tuple[str, dict[str, Any], str]] = [
+    # (name, extra body, text the message must hold)
+    ("trailing\n", {}, "Invalid session name 'trailing\\n'"),
+    ("hugemem", {"config": {"resources": {"mem": "99999999999999999999999p"}}},
+     "'99999999999999999999999p' is too large; at most 8 EiB"),
+    ("hugecpu", {"config": {"resources": {"cpu": "99999999999"}}}, "at most 1000000"),
+    ("hugeshm", {"config": {"resource_opts": {"shmem": "99999999999999999p"}}}, "too large"),
+    ("cputrue", {"config": {"resources": {"cpu": True}}},
+     "config.resources.cpu: true is not an amount"),
+    ("cpulist", {"config": {"resources": {"cpu": [1]}}}, "[1] is not an amount"),
+    ("cpuneg", {"config": {"resources": {"cpu": "-1"}}}, "Invalid amount for resource cpu"),
+    ("cpunan", {"config": {"resources": {"cpu": "NaN"}}}, "Invalid amount for resource cpu"),
+    ("cpuinf", {"config": {"resources": {"cpu": "Infinity"}}}, "Invalid amount for resource cpu"),
+    ("port-neg", {"config": {"preopen_ports": [-1]}}, "-1 is not a port a session may open"),
+    ("port-zero", {"config": {"preopen_ports": [0]}}, "0 is not a port a session may open"),
+    ("port-big", {"config": {"preopen_ports": [70000]}}, "use 1024 to 65535"),
+    ("port-bool", {"config": {"preopen_ports": [True]}}, "true is not a number"),
+    ("env-eq", {"config": {"environ": {"A=B": "x"}}}, "invalid environment variable name 'A=B'"),
+    ("env-sp", {"config": {"environ": {"A B": "x"}}}, "invalid environment variable name"),
+    ("env-dig", {"config": {"environ": {"1A": "x"}}}, "not starting with a digit"),
+    ("env-empty", {"config": {"environ": {"": "x"}}}, "invalid environment variable name ''"),
+    ("env-nul", {"config": {"environ": {"A": "x\x00y"}}}, "config.environ.A contains a NUL"),
+    ("env-long", {"config": {"environ": {"A": "x" * 70000}}}, "at most 65536 are allowed"),
+    ("env-many", {"config": {"environ": {f"V{i}": "x" for i in range(300)}}}, "at most 256"),
+    ("env-total", {"config": {"environ": {f"V{i}": "x" * 60000 for i in range(10)}}},
+     "the environment takes"),
+    ("starts-y", {"starts_at": "99999-01-01T00:00:00"}, "Invalid starts_at"),
+    ("starts-d", {"starts_at": "99999999999d"}, "at most 366 days from now"),
+    ("starts-far", {"starts_at": "9999-12-31T23:59:59-23:59"}, "Invalid starts_at"),
+    ("starts-2y", {"starts_at": "800d"}, "at most 366 days from now"),
+    ("tag-long", {"tag": "t" * 65}, "tag: String should have at most 64 characters"),
+    ("maxwait", {"maxWaitSeconds": 10**30}, "maxWaitSeconds"),
+    ("cluster", {"clusterSize": 10**30}, "single-container"),
+    ("clustertrue", {"clusterSize": True}, "clusterSize: true is not a number"),
+    ("surrogate", {"tag": "\ud800"}, "tag contains an unpaired UTF-16 surrogate"),
+    ("nul-image", {"image": "python\x00"}, "image contains a NUL character"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "extra", "text"), BAD_CREATES, ids=[c[0] for c in BAD_CREATES])
+async def test_bad_create_input_is_a_clear_400(
+    platform: ManagerHarness, joined: FakeAgent, name: str, extra: dict[str, Any], text: str
+) -> None:
+    status, body = await create(platform, name, enqueueOnly=True, **extra)
+    assert status == 400, body
+    assert body["type"] == PROBS + "invalid-api-params", body
+    assert text in body["msg"], body["msg"]
+    assert await count_sessions(platform) == 0
+    assert joined.create_calls == []
+
+
+async def test_good_edge_values_are_taken(platform: ManagerHarness, joined: FakeAgent) -> None:
+    """The bounds do not refuse what the client legitimately sends."""
+    status, body = await create(
+        platform, "edge_ok.1", enqueueOnly=True, starts_at="1h", tag="t" * 64,
+        config={"resources": {"cpu": 2, "mem": "2g"}, "preopen_ports": [1024, 65535, 1024],
+                "environ": {"_A1": "x=y", "PATH": "/usr/bin"}},
+    )  # fmt: skip
+    assert status == 201, body
+    k = await kernel_row(platform, body["sessionId"])
+    assert k.preopen_ports == [1024, 65535]  # duplicates folded
+    s = await session_row(platform, body["sessionId"])
+    assert s.environ == {"_A1": "x=y", "PATH": "/usr/bin"} and s.starts_at is not None
+
+
+async def raw_create(platform: ManagerHarness, raw: bytes) -> tuple[int, dict[str, Any]]:
+    creds = platform.users.demo
+    headers = platform.headers(creds.access_key, creds.secret_key, "POST", "/session")
+    resp = await platform.client.post("/session", data=raw, headers=headers)
+    return resp.status, await json_of(resp)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b'{"image": "python", "name": "nan-1", "maxWaitSeconds": NaN}', "NaN is not a JSON"),
+        (b'{"image": "python", "name": "inf-1", "config": {"resources": {"cpu": Infinity}}}',
+         "Infinity is not a JSON value"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'["python"]', "must be a JSON object"),
+        (b'{"image": "python", "name": "\\u0000abc"}', "name contains a NUL character"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)  # fmt: skip
+async def test_bad_json_is_a_clear_400(
+    platform: ManagerHarness, joined: FakeAgent, raw: bytes, text: str
+) -> None:
+    status, body = await raw_create(platform, raw)
+    assert status == 400, body
+    assert text in body["msg"], body["msg"]
+    assert await count_sessions(platform) == 0
+
+
+async def raw_upload(
+    platform: ManagerHarness, raw: bytes, content_type: str = "multipart/form-data; boundary=XX"
+) -> tuple[int, dict[str, Any]]:
+    creds = platform.users.demo
+    mime = content_type.split(";")[0]
+    headers = platform.headers(
+        creds.access_key, creds.secret_key, "POST", "/session/up-bad/upload", mime
+    )
+    headers["Content-Type"] = content_type
+    resp = await platform.client.post("/session/up-bad/upload", data=raw, headers=headers)
+    return resp.status, await json_of(resp)
+
+
+def _part(disposition: bytes, data: bytes = b"print(1)\n") -> bytes:
+    return b"--XX\r\n" + disposition + b"\r\n\r\n" + data + b"\r\n--XX--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "text"),
+    [
+        # A raw newline in the file name cuts the part's header line in two.
+        (_part(b'Content-Disposition: form-data; name="src"; filename="a\nb.py"'), None,
+         "The multipart body is malformed (Invalid HTTP header"),
+        (_part(b"Content-Disposition form-data"), None, "The multipart body is malformed"),
+        (_part(b'Content-Disposition: form-data; name="src"; filename="a.py"'),
+         "multipart/form-data", "boundary missed"),
+        (b'--XX\r\nContent-Disposition: form-data; name="src"; filename="a.py"\r\n\r\nab', None,
+         "The multipart body is malformed"),
+        (b"no boundary at all", None, "Could not find starting boundary"),
+        # Encoded, the newline arrives whole, and the file name itself is refused.
+        (_part(b"Content-Disposition: form-data; name=\"src\"; filename*=utf-8''a%0Ab.py"), None,
+         "no control characters"),
+        (_part(b'Content-Disposition: form-data; name="src"'), None, "Invalid file name ''"),
+        (b'--XX\r\nContent-Disposition: form-data; name="x"\r\n\r\nx\r\n' * 41 + b"--XX--\r\n",
+         None, "Too many parts in the upload (at most 40)"),
+        (b"{}", "application/json", "Not a multipart body"),
+    ],
+)  # fmt: skip
+async def test_malformed_uploads_are_a_clear_400(
+    platform: ManagerHarness, joined: FakeAgent, raw: bytes, content_type: str | None, text: str
+) -> None:
+    status, body = await create(platform, "up-bad")
+    assert status == 201, body
+    status, body = await raw_upload(
+        platform, raw, content_type or "multipart/form-data; boundary=XX"
+    )
+    assert status == 400, body
+    assert body["type"] == PROBS + "invalid-api-params"
+    assert text in body["msg"], body["msg"]
+    assert joined.uploads == []
+
+
+@pytest.mark.parametrize(
+    "url", ["/session/ab%00cd", "/session/abcd/logs?owner_access_key=%00x",
+            "/events/session?sessionName=a%00&scope=*", "/session/%ED%A0%80abc"],
+)  # fmt: skip
+async def test_nul_in_references_is_a_400(tmp_path: Path, db_url: str, url: str) -> None:
+    """PostgreSQL refuses NUL in text: a NUL that reached a query was a 500 there."""
+    async with running_manager(tmp_path, db_url) as manager:
+        resp = await manager.signed("GET", url)
+        body = await json_of(resp)
+        assert resp.status in (400, 404), body
+        if "%00" in url:
+            assert resp.status == 400 and "contains a NUL character" in body["msg"], body
+
+
+async def test_unreadable_body_is_a_400(platform: ManagerHarness, joined: FakeAgent) -> None:
+    """A body whose Content-Encoding does not decode: aiohttp raises as the handler reads it."""
+    creds = platform.users.demo
+    headers = platform.headers(creds.access_key, creds.secret_key, "POST", "/session")
+    headers |= {"Content-Encoding": "gzip", "Connection": "close"}
+    resp = await platform.client.post("/session", data=b"\x1f\x8b not gzip", headers=headers)
+    body = await json_of(resp)
+    assert resp.status == 400, body
+    assert body["type"] == PROBS + "generic-bad-request"
+    assert body["msg"].startswith("The request body could not be read: Can not decode"), body
+    assert await count_sessions(platform) == 0

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from backendai.common import errors
 
@@ -89,6 +91,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         code, title = _HTTP_SLUGS.get(e.status, ("generic-error", e.reason))
         return problem_response(e.status, code, title, f"{request.method} {request.path}")
+    except (RequestPayloadError, HttpProcessingError) as e:
+        # The body could not be read as sent (a Content-Encoding that does not decode, broken
+        # chunked framing): the client's mistake, raised by aiohttp wherever a handler reads it.
+        return _unreadable_body(e)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return problem_response(
@@ -97,3 +103,17 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "Internal server error.",
             "The server hit an unexpected error; it has been logged.",
         )
+
+
+def _unreadable_body(error: Exception) -> web.Response:
+    cause = error if isinstance(error, HttpProcessingError) else error.__cause__
+    status = 400
+    if isinstance(cause, HttpProcessingError):
+        status = cause.code if 400 <= cause.code < 500 else 400
+        reason = cause.message.strip() or type(cause).__name__
+    else:
+        reason = str(error) or type(error).__name__
+    code, title = _HTTP_SLUGS.get(status, ("generic-bad-request", "Bad request."))
+    return problem_response(
+        status, code, title, f"The request body could not be read: {reason[:200]}."
+    )

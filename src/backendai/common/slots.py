@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 
 from backendai.common.errors import InvalidRequest
@@ -33,6 +33,13 @@ SLOT_TYPES: Mapping[str, SlotUnit] = {
 }
 
 _BINARY_SUFFIXES = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+# The largest amounts anyone may ask for: far above any machine, yet small enough for every
+# consumer (Docker takes memory as a signed 64-bit count of bytes; Decimal arithmetic and the
+# messages that print amounts stay exact). Without them a request of 10^23 PiB reached places
+# that fail on such numbers instead of saying the amount was too large.
+MAX_BYTES = Decimal(2**63 - 1)
+MAX_COUNT = Decimal(1_000_000)
+_MAX_TEXT = 64  # characters in a typed amount
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 
@@ -47,32 +54,57 @@ def parse_amount(name: str, value: object) -> Decimal:
     text = str(value) if isinstance(value, int | float | Decimal | str) else None
     if isinstance(value, bool) or text is None:
         raise InvalidRequest(f"Invalid amount for resource {name}: {value!r} is not a number.")
+    if len(text) > _MAX_TEXT:
+        raise InvalidRequest(
+            f"Invalid amount for resource {name}: {text[:_MAX_TEXT]!r}... is too long."
+        )
     if unit is SlotUnit.BYTES:
         m = _SIZE_RE.match(text)
         if m is None:
             raise InvalidRequest(
                 f"Invalid amount for resource {name}: {text!r}. Write a size like 2g, 512m "
-                "or 1.5g (binary units k/m/g/t), or a number of bytes."
+                "or 1.5g (binary units k/m/g/t/p), or a number of bytes."
             )
         size = Decimal(m.group(1)) * (1024 ** _BINARY_SUFFIXES[m.group(2).lower()])
+        if size > MAX_BYTES:
+            raise InvalidRequest(
+                f"Invalid amount for resource {name}: {text!r} is too large; "
+                f"at most {format_amount(name, MAX_BYTES)} can be asked for."
+            )
         return Decimal(int(size))  # whole bytes
     m = _NUMBER_RE.match(text)
     if m is None:
         raise InvalidRequest(
             f"Invalid amount for resource {name}: {text!r}. Write a number like 1, 2 or 0.5."
         )
-    return Decimal(m.group(1))
+    amount = Decimal(m.group(1))
+    if amount > MAX_COUNT:
+        raise InvalidRequest(
+            f"Invalid amount for resource {name}: {text!r} is too large; "
+            f"at most {_plain(MAX_COUNT)} can be asked for."
+        )
+    return amount
 
 
 def format_amount(name: str, value: Decimal) -> str:
     """An amount for people: ``8 GiB`` for sizes, ``2`` or ``0.5`` for counts."""
     if _unit_of(name) is SlotUnit.BYTES:
         size = Decimal(value)
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(size) < 1024 or suffix == "TiB":
-                return f"{_plain(size.quantize(Decimal('0.01')))} {suffix}"
+        for suffix in _SIZE_UNITS:
+            if abs(size) < 1024 or suffix == _SIZE_UNITS[-1]:
+                return f"{_plain(_round(size))} {suffix}"
             size /= 1024
     return _plain(value)
+
+
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def _round(value: Decimal) -> Decimal:
+    """To two decimals, however many digits come before the point: the default context's 28
+    digits made ``quantize`` raise on amounts a reporting agent may send."""
+    digits = max(value.adjusted(), 0) + 4
+    return value.quantize(Decimal("0.01"), context=Context(prec=max(28, digits)))
 
 
 def _plain(value: Decimal) -> str:

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
-from aiohttp import BodyPartReader, hdrs, web
+from aiohttp import web
 from pydantic import BaseModel, Field
 
-from backendai.common.errors import InvalidRequest, PermissionDenied
 from backendai.manager.api.auth import principal_of
-from backendai.manager.api.params import parse_params
+from backendai.manager.api.params import check_text, parse_params
+from backendai.manager.api.relay import relay
+from backendai.manager.api.uploads import read_uploads
+from backendai.manager.authz import Action
 from backendai.manager.context import context_of
 from backendai.manager.db.models import Session
-from backendai.manager.services.kernel_access import (
-    MAX_UPLOAD_FILE_SIZE,
-    check_upload_count,
-    check_upload_file,
-)
 from backendai.manager.services.session_lookup import find_session, owner_access_key
 from backendai.manager.services.sessions import CreateSessionRequest
 
 _TRUE = ("1", "true", "yes", "on")
 
 
-async def session_from_request(request: web.Request, *, include_ended: bool = False) -> Session:
-    """The session ``{name}`` names (name, UUID or UUID prefix), of the caller or, for admins,
-    of ``?owner_access_key=``."""
+async def session_from_request(
+    request: web.Request, *, include_ended: bool = False, action: Action = Action.USE
+) -> Session:
+    """The session ``{name}`` names (name, UUID or UUID prefix), of the caller or of
+    ``?owner_access_key=`` where the authorization table lets the caller ``action`` it."""
     ctx = context_of(request)
     owner = request.query.get("owner_access_key") or request.query.get("ownerAccessKey")
+    ref = request.match_info["name"]
+    check_text({"name": ref, "owner_access_key": owner})  # a NUL here failed PostgreSQL: 500
     async with ctx.db() as db:
-        access_key = await owner_access_key(db, principal_of(request), owner)
-        return await find_session(
-            db, access_key, request.match_info["name"], include_ended=include_ended
-        )
+        access_key = await owner_access_key(db, principal_of(request), owner, action)
+        return await find_session(db, access_key, ref, include_ended=include_ended)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -43,9 +40,8 @@ async def create(request: web.Request) -> web.Response:
 
 async def terminate(request: web.Request) -> web.Response:
     forced = request.query.get("forced", "").lower() in _TRUE
-    if forced and not principal_of(request).is_domain_admin:
-        raise PermissionDenied("Only admins may force a termination.")
-    s = await session_from_request(request)
+    action = Action.FORCE_TERMINATE if forced else Action.TERMINATE
+    s = await session_from_request(request, action=action)
     # Answered once the session is TERMINATING; the containers go in the background.
     stats = await context_of(request).control.terminate(s.id, forced=forced, wait=False)
     return web.json_response({"stats": stats})
@@ -58,47 +54,26 @@ async def restart(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
-    s = await session_from_request(request, include_ended=True)
+    s = await session_from_request(request, include_ended=True, action=Action.READ)
     return web.json_response(await context_of(request).sessions.info(s))
 
 
 async def upload(request: web.Request) -> web.Response:
-    if not request.content_type.startswith("multipart/"):
-        raise InvalidRequest("Upload files as multipart/form-data, one field named src per file.")
     s = await session_from_request(request)
-    files: list[tuple[str, bytes]] = []
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader) or part.name != "src":
-            continue
-        check_upload_count(len(files) + 1)
-        name, data = _filename(part), bytearray()
-        while chunk := await part.read_chunk(64 * 1024):
-            data += chunk
-            if len(data) >= MAX_UPLOAD_FILE_SIZE:
-                check_upload_file(name, len(data))
-        files.append((name, bytes(data)))
+    files = await read_uploads(request)
     await context_of(request).kernels.upload(s, files)
     return web.Response(status=204)
-
-
-def _filename(part: BodyPartReader) -> str:
-    """The part's file name. aiohttp decodes ``filename*`` (sent by Backend.AI's client); a
-    plain ``filename`` from newer aiohttp clients arrives percent-encoded."""
-    name = part.filename or ""
-    if "filename*" not in part.headers.get(hdrs.CONTENT_DISPOSITION, ""):
-        name = unquote(name)
-    return name
 
 
 class DownloadParams(BaseModel):
     files: list[str] = Field(description="Paths relative to /home/work.")
 
 
-async def download(request: web.Request) -> web.Response:
+async def download(request: web.Request) -> web.StreamResponse:
     params = await parse_params(request, DownloadParams)
     s = await session_from_request(request)
-    relayed = await context_of(request).kernels.download(s, params.files)
-    return web.Response(body=relayed.body, headers={"Content-Type": relayed.content_type})
+    async with context_of(request).kernels.download(s, params.files) as relayed:
+        return await relay(request, relayed)
 
 
 class ListFilesParams(BaseModel):

@@ -1,5 +1,6 @@
-"""The checks a new session passes before anything is written: owner, group, resources that
-some agent could ever give, and the owner's quota. Each failure is a clear 4xx."""
+"""The checks a new session passes: owner, group and resources that some agent could ever give
+before anything is written, and the owner's quota in the transaction that inserts the session.
+Each failure is a clear 4xx."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from backendai.common.errors import (
 )
 from backendai.common.slots import ResourceSlot, format_amount, parse_amount
 from backendai.common.statuses import SessionStatus, UserRole
+from backendai.manager.authz import Action
 from backendai.manager.db.models import (
     Group,
     GroupMembership,
@@ -50,7 +52,7 @@ class Owner:
 
 
 async def load_owner(db: AsyncSession, principal: Principal, requested: str | None) -> Owner:
-    access_key = await owner_access_key(db, principal, requested)
+    access_key = await owner_access_key(db, principal, requested, Action.CREATE)
     kp, user = (
         await db.execute(
             sa.select(KeyPair, User)
@@ -139,6 +141,9 @@ async def check_capacity(db: AsyncSession, slots: ResourceSlot, scaling_group: s
 
 
 async def check_quota(db: AsyncSession, owner: Owner) -> None:
+    """Refuse a session past the keypair policy's max_concurrent_sessions. Only true while the
+    caller holds the owner's keypair row lock and inserts in the same transaction: a count read
+    outside it let 45 concurrent creates past a limit of 30."""
     limit = await db.scalar(
         sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
             KeyPairResourcePolicy.name == owner.resource_policy

@@ -1,25 +1,23 @@
 """Creating (or reusing) a session, and describing one (API_CONTRACT §2.1, §2.5).
 
-A create request is checked completely before anything is written: name, image, group,
-resources (including whether any alive agent could ever give them) and quota. Only then is the
-session added, PENDING, in one transaction that also re-checks the name under a lock on the
-owner's keypair. A failed request leaves no row and reaches no agent.
+A create request is checked before anything is written: its fields (``session_request``),
+name, image, group and resources (including whether any alive agent could ever give them). The
+session is then added, PENDING, in one transaction that holds a lock on the owner's keypair
+row and, under it, re-checks the name and counts the owner's sessions against the concurrency
+limit, so that concurrent creates cannot overshoot it. A failed request leaves no row and
+reaches no agent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from dateutil.parser import isoparse
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import InvalidRequest, SessionAlreadyExists
@@ -40,8 +38,12 @@ from backendai.manager.services.session_checks import (
     requested_resources,
     resolve_group,
 )
+from backendai.manager.services.session_request import (
+    CreateSessionRequest,
+    parse_starts_at,
+    validate_name,
+)
 
-NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$")
 # Statuses a waiting create request returns on.
 _SETTLED = frozenset({S.RUNNING, S.ERROR, S.CANCELLED, S.TERMINATED, S.TERMINATING})
 _WAIT_POLL_S = 2.0
@@ -54,45 +56,6 @@ _PROGRESS_EVENTS = frozenset(
         EventName.KERNEL_CREATING,
     }
 )  # fmt: skip  # a new session waits this long for a terminating namesake to end
-
-
-class SessionConfig(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    mounts: list[str] = Field(default_factory=list, description="vfolder names to mount.")
-    environ: dict[str, str] = Field(default_factory=dict)
-    resources: dict[str, str | int | float] = Field(default_factory=dict)
-    resource_opts: dict[str, str | int | float] = Field(default_factory=dict)
-    scaling_group: str | None = Field(default=None, alias="scalingGroup")
-    mount_map: dict[str, str] = Field(default_factory=dict)
-    preopen_ports: list[int] = Field(default_factory=list)
-
-
-class CreateSessionRequest(BaseModel):
-    """``POST /session`` as Backend.AI's client 20.09 sends it."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    name: str | None = Field(
-        default=None, validation_alias=AliasChoices("name", "clientSessionToken", "sessName")
-    )
-    image: str = Field(min_length=1, validation_alias=AliasChoices("image", "lang"))
-    tag: str | None = None
-    config: SessionConfig = Field(default_factory=SessionConfig)
-    cluster_size: int = Field(default=1, ge=1, alias="clusterSize")
-    cluster_mode: Literal["single-node", "multi-node"] = Field(
-        default="single-node", alias="clusterMode"
-    )
-    starts_at: str | None = None
-    bootstrap_script: str | None = None
-    owner_access_key: str | None = None
-    domain: str | None = None
-    group: str | None = None
-    type: Literal["interactive", "batch", "INTERACTIVE", "BATCH"] = "interactive"
-    enqueue_only: bool = Field(default=False, alias="enqueueOnly")
-    max_wait_seconds: int = Field(default=0, ge=0, alias="maxWaitSeconds")
-    reuse_if_exists: bool = Field(default=True, alias="reuseIfExists")
-    startup_command: str | None = Field(default=None, alias="startupCommand")
 
 
 def service_ports_of(kernel: Kernel | None) -> list[dict[str, Any]]:
@@ -126,32 +89,6 @@ class CreateResult:
         if self.session.status_info:
             body["statusInfo"] = self.session.status_info
         return body
-
-
-def validate_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise InvalidRequest(
-            f"Invalid session name {name!r}: use 4 to 64 characters of letters, digits, '_', "
-            "'-' and '.', starting and ending with a letter, a digit or '_'.",
-            data={"name": "4-64 characters matching \\w[\\w.-]*\\w"},
-        )
-
-
-def parse_starts_at(value: str | None, now: datetime) -> datetime | None:
-    """An ISO 8601 moment or a delay like ``30m``, ``2h``, ``1d``."""
-    if not value:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)
-    if m:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
-        return now + timedelta(**{unit: int(m.group(1))})
-    try:
-        moment = isoparse(value)
-    except ValueError as e:
-        raise InvalidRequest(
-            f"Invalid starts_at {value!r}: use an ISO 8601 time or a delay like 30m, 2h or 1d."
-        ) from e
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def main_kernel(db: AsyncSession, session_id: uuid.UUID) -> Kernel | None:
@@ -196,7 +133,6 @@ class SessionService:
             group_id = await resolve_group(db, owner, req.domain, req.group)
             slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
             await check_capacity(db, slots, req.config.scaling_group)
-            await check_quota(db, owner)
             starts_at = parse_starts_at(req.starts_at, now)
         session = Session(
             id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
@@ -218,6 +154,9 @@ class SessionService:
                 await lock_row(db, KeyPair.access_key, owner.access_key)
                 existing = await self._existing(db, owner.access_key, name)
                 if existing is None:
+                    # Counted under the owner's lock, in the transaction that inserts: two
+                    # concurrent creates can no longer both see room for one more session.
+                    await check_quota(db, owner)
                     await enqueue(db, session, [kernel], reason="user-requested")
             if existing is not None:  # created by a concurrent request meanwhile
                 async with self._db() as db:
