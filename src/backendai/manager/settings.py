@@ -138,7 +138,6 @@ class ManagerSettings(ProcessSettings):
         ),
     )
 
-
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

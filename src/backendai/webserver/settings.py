@@ -51,7 +51,6 @@ class WebserverSettings(ProcessSettings):
         ),
     )
 
-
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, v: list[str]) -> list[str]:

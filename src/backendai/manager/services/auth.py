@@ -62,14 +62,6 @@ class Principal:
     domain_name: str
     resource_policy: str
 
-    @property
-    def is_superadmin(self) -> bool:
-        return self.role is UserRole.SUPERADMIN
-
-    @property
-    def is_domain_admin(self) -> bool:
-        return self.role in (UserRole.SUPERADMIN, UserRole.ADMIN)
-
 
 @dataclass(frozen=True, slots=True)
 class SignedRequest:
