@@ -2,7 +2,7 @@
 
 ``platform(args)`` either uses ``--endpoint`` with ``--access-key``/``--secret-key`` or starts
 its own ``backendai-server up`` on free ports in a temporary data dir, and always leaves no
-container of its own behind (those labelled with its agent's id).
+container or network of its own behind (those labelled with its agent's id).
 """
 
 from __future__ import annotations
@@ -85,15 +85,17 @@ def _wait_ready(proc: subprocess.Popen[bytes], creds: Path, log: Path) -> dict[s
 
 
 def remove_containers(agent_id: str) -> None:
-    """Every container of that agent, whatever happened (the platform removes its own)."""
-    found = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={LABEL_AGENT_ID}={agent_id}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if found:
-        subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=False)
+    """Every container of that agent, then its networks, whatever happened (the platform
+    removes its own): each network left behind would add its rules to every later run's."""
+    for listing, removal in (("ps -aq", ["rm", "-f"]), ("network ls -q", ["network", "rm"])):
+        found = subprocess.run(
+            ["docker", *listing.split(), "--filter", f"label={LABEL_AGENT_ID}={agent_id}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if found:
+            subprocess.run(["docker", *removal, *found], capture_output=True, check=False)
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> AgentSettings:
         "cpu": 4,
         "mem": 8 * 2**30,
         "pool_size": 0,  # the warm pool's own tests turn it on (test_pool*.py)
+        "network_spares": 0,  # so do the spare networks' (test_network_spares*.py)
     }
     return AgentSettings(**(values | overrides))
 

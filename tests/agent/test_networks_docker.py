@@ -1,7 +1,8 @@
 """Sessions' networks on the real Docker Engine, tried from inside the sessions: a session
 reaches the outside world and its own members, and neither another session nor any address
 of the host; with outbound access off, only its own members. Networks go with their sessions,
-survive an agent restart with their kernels, and leftovers are removed.
+survive an agent restart with their kernels, and leftovers are removed. A spare network made
+ahead becomes a session's own, and a stop leaves none behind, not even one being made.
 
 Servers that stand for the platform listen on the sessions' own gateway addresses and on
 docker0's: host addresses a platform listening on 0.0.0.0 would answer on.
@@ -339,3 +340,61 @@ async def test_two_agents_filling_one_pool_at_once_share_it_out(short_dir: Path)
         for agent_id in ids:
             await remove_containers(agent_id)
         await backend.close()
+
+
+async def our_networks(agent_id: str) -> set[str]:
+    async with aiodocker.Docker() as docker:
+        found = await docker.networks.list(filters={"label": [f"{LABEL_AGENT_ID}={agent_id}"]})
+    return {n["Name"] for n in found}
+
+
+async def test_a_cold_start_takes_a_spare_network_as_its_own(settings: AgentSettings) -> None:
+    """A spare made ahead becomes the session's network: apart from other sessions, the
+    world reachable by name, gone with the session; a replacement is made, and the spares
+    go when the agent stops."""
+    settings = settings.model_copy(update={"network_spares": 1})
+    async with docker_agent(settings) as agent:
+        spares = agent.client.server.app[CONTEXT_KEY].registry.networks.spares
+        await until(lambda: len(spares.ready) == 1, within=30)
+        [spare] = spares.ready
+        alice = await Session.start(agent)
+        network = await network_of(alice.container_id)
+        assert network["Name"] == spare and spare.startswith("bai-net-")
+        assert network["Labels"] == {LABEL_AGENT_ID: settings.id, LABEL_NETWORK: "session"}
+        assert network["Options"][BRIDGE_NAME_OPTION].startswith("bai-")
+        await until(lambda: len(spares.ready) == 1 and spares.ready[0] != spare, within=30)
+        replacement = spares.ready[0]
+        bob = await Session.start(agent, preopen_ports=[8080])
+        assert (await network_of(bob.container_id))["Name"] == replacement
+        assert await bob.eval("serve(8080)") == "open"
+        bob_address = await bob.eval("my_address()")
+        assert await alice.eval(f"probe({bob_address!r}, 8080)") == "ConnectionRefusedError"
+        gateway = await alice.eval("gateway()")
+        async with listener(gateway) as port:
+            assert await alice.eval(f"probe({gateway!r}, {port})") == "ConnectionRefusedError"
+        assert (await alice.eval("resolve('deb.debian.org')"))[0].isdigit()
+        resp = await agent.client.delete(f"/v1/kernels/{alice.kernel_id}", headers=HEADERS)
+        assert resp.status == 200
+        await network_gone(spare)
+        await until(lambda: len(spares.ready) == 1, within=30)
+        left = spares.ready[0]
+    # The agent stopped: its spare went; Bob's session (and network) outlives it.
+    assert await our_networks(settings.id) == {(await network_of(bob.container_id))["Name"]}
+    assert left not in await our_networks(settings.id)
+
+
+async def test_a_stop_while_a_spare_is_being_made_leaves_no_network(
+    settings: AgentSettings,
+) -> None:
+    """Docker finishes a network create whose client has gone (and a removal asked for in the
+    meantime answers 404): the agent waits for the create it gave up on, then removes what it
+    made."""
+    settings = settings.model_copy(update={"network_spares": 2})
+    async with docker_agent(settings) as agent:
+        networks = agent.client.server.app[CONTEXT_KEY].registry.networks
+        await until(lambda: bool(networks._in_flight), within=30)  # asking the engine now
+        await networks.close()  # what the agent's stop does, at once
+        assert await our_networks(settings.id) == set()
+        # A create given up on without waiting would show its network only now.
+        await asyncio.sleep(1.0)
+        assert await our_networks(settings.id) == set()

@@ -5,7 +5,8 @@ needed to take it back (slots, service ports) in its labels, so a retried create
 existing container and an agent restart re-adopts all of them without any other state. A kernel
 that claimed a warm pool container (``pool.py``) has no such labels; its claim record
 (``claims.py``) stands in for them. A kernel's network (``networks.py``) is the one its container
-is on, as the engine says (or its claim), so re-adopted kernels keep theirs.
+is on, as the engine says (or its claim), so re-adopted kernels keep theirs, and their sessions'
+later kernels join it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from backendai.agent.layout import (
     KernelPaths,
     install_runner,
     kernel_paths,
-    session_network_name,
 )
 from backendai.agent.networks import SessionNetworks
 from backendai.agent.pool import PoolMember, WarmPool
@@ -157,19 +157,22 @@ class KernelRegistry:
             found = await self._find(req.kernel_id)
             if found:
                 return await self._resume(req.kernel_id, found[0])
-            # A pool container is on a network of its own: a session's later kernels join the
-            # network its first one is on instead.
-            first = not any(k.session_id == req.session_id for k in self.kernels.values())
-            member = await self.pool.claim(req) if first else None
-            if member is not None:
-                try:
-                    return await self._claim(req, member)
-                except (PlatformError, OSError) as e:
-                    log.warning(
-                        "kernel %s could not claim the warm pool container %s (%s); starting "
-                        "a new one", req.kernel_id, member.container_id[:12], e,
-                    )  # fmt: skip
-            return await self._create(req)
+            with self.networks.busy():  # no spare network is made meanwhile
+                # A pool container is on a network of its own: a session's later kernels join
+                # the network its first one is on instead.
+                first = self.networks.session_network(req.session_id) is None and not any(
+                    k.session_id == req.session_id for k in self.kernels.values()
+                )
+                member = await self.pool.claim(req) if first else None
+                if member is not None:
+                    try:
+                        return await self._claim(req, member)
+                    except (PlatformError, OSError) as e:
+                        log.warning(
+                            "kernel %s could not claim the warm pool container %s (%s); "
+                            "starting a new one", req.kernel_id, member.container_id[:12], e,
+                        )  # fmt: skip
+                return await self._create(req)
 
     async def _resume(self, kernel_id: uuid.UUID, record: ContainerRecord) -> KernelCreated:
         """A create retried for a container that exists: finish what the first one began."""
@@ -213,6 +216,8 @@ class KernelRegistry:
         kernel.with_host_ports(ports)
         self.kernels[claim.kernel_id] = kernel
         self._claimed[claim.container_id] = claim.kernel_id
+        if claim.network is not None:  # the member's hold on it is the kernel's now
+            self.networks.bind(claim.session_id, claim.network)
         return kernel
 
     async def _create(self, req: KernelCreateRequest) -> KernelCreated:
@@ -227,23 +232,11 @@ class KernelRegistry:
         await asyncio.to_thread(paths.prepare, uid, s.gid)
         mounts = [*base_mounts(paths, self.runner_dir), *req.mounts]
         cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
-        # The session's network, if another of its kernels is here already; else it is made
-        # while the container is: the engine looks for a container's network only at start.
-        network = next(
-            (
-                k.network
-                for k in self.kernels.values()
-                if k.session_id == req.session_id and k.network
-            ),
-            None,
-        )
-        if network is not None:
-            self.networks.adopt(network)
-            making: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            making.set_result(network)
-        else:
-            network = session_network_name(s.id, req.session_id)
-            making = asyncio.ensure_future(self.networks.for_session(req.session_id))
+        # The session's network, if another of its kernels is here already, else a spare made
+        # ahead, else one made while the container is: the engine looks for a container's
+        # network only at start. Held from here on.
+        network = self.networks.take(req.session_id)
+        making = asyncio.ensure_future(self.networks.ensure(network, req.session_id))
         container_id = None
         try:
             spec = build_spec(s, req, mounts, cores, service_ports, network)
@@ -318,6 +311,10 @@ class KernelRegistry:
 
     async def destroy(self, kernel_id: uuid.UUID) -> DestroyResult:
         """Idempotent: destroying a kernel that is not here returns an empty result."""
+        with self.networks.busy():  # no spare network is made meanwhile
+            return await self._destroy(kernel_id)
+
+    async def _destroy(self, kernel_id: uuid.UUID) -> DestroyResult:
         roots = [kernel_paths(self.settings.data_dir, kernel_id).root]
         async with self._lock(kernel_id):
             claim = self._claim_of(kernel_id)
@@ -338,6 +335,10 @@ class KernelRegistry:
 
     async def restart(self, kernel_id: uuid.UUID) -> KernelCreated:
         """A new runner (fresh interpreter) in the same container; files in /home/work stay."""
+        with self.networks.busy():  # no spare network is made meanwhile
+            return await self._restart(kernel_id)
+
+    async def _restart(self, kernel_id: uuid.UUID) -> KernelCreated:
         async with self._lock(kernel_id):
             kernel = self.get(kernel_id)
             self.quiet.add(kernel_id)
@@ -397,7 +398,7 @@ class KernelRegistry:
             kernel.network = network or claim.network
             self.cores.adopt(kernel.kernel_id, record.cpuset)
             if kernel.network is not None:
-                self.networks.adopt(kernel.network)
+                self.networks.adopt(kernel.network, kernel.session_id)
             return kernel
         kernel_id = _kernel_id(record)
         ports = [
@@ -417,7 +418,7 @@ class KernelRegistry:
         kernel.with_host_ports(record.ports)
         self.cores.adopt(kernel_id, record.cpuset)
         if network is not None:
-            self.networks.adopt(network)
+            self.networks.adopt(network, kernel.session_id)
         self.kernels[kernel_id] = kernel
         return kernel
 

@@ -12,9 +12,12 @@ A runner copy per content hash keeps running containers on the code they started
 agent is upgraded.
 
 Engine side: containers ``bai-kernel-<kernel-id>`` and ``bai-pool-<member-id>``; networks
-``bai-session-<session-id>-<agent tag>`` (a session's, made for its first kernel) and
-``bai-pool-net-<member-id>`` (a warm pool container's; it stays the session's network when a
-kernel claims the container), all labelled with the agent id and ``LABEL_NETWORK``.
+``bai-net-<spare-id>`` (a spare, made ahead for whichever session takes it),
+``bai-session-<session-id>-<agent tag>`` (a session's, made for its first kernel when no spare
+was ready) and ``bai-pool-net-<member-id>`` (a warm pool container's; it stays the session's
+network when a kernel claims the container), all labelled with the agent id and
+``LABEL_NETWORK``. Names and labels cannot change: the session a spare or pool network serves
+is recorded by the containers on it and by claims.
 """
 
 from __future__ import annotations
@@ -105,6 +108,10 @@ def session_network_name(agent_id: str, session_id: uuid.UUID) -> str:
 
 def pool_network_name(member_id: uuid.UUID) -> str:
     return f"bai-pool-net-{member_id}"
+
+
+def spare_network_name(spare_id: uuid.UUID) -> str:
+    return f"bai-net-{spare_id}"
 
 
 def install_runner(data_dir: Path) -> Path:

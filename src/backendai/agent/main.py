@@ -58,6 +58,7 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
         # Before serving: a kernel that survived an agent restart is usable at once.
         await registry.adopt_all()
         await registry.start_pool()
+        networks.start()  # spares, once the sweep at start has removed an earlier run's
         app[CONTEXT_KEY] = AgentContext(settings, engine, registry, capacity)
         link = ManagerLink(settings)
         tasks = [asyncio.create_task(networks.maintain(), name="session-networks")]

@@ -1,10 +1,15 @@
 """Each session's own network: made, shared by the session's containers, removed after them.
 
-A session's first kernel gets a bridge network of its own (``layout.session_network_name``,
-labelled with the agent id, ``LABEL_NETWORK`` and the session id); a warm pool container gets
+A session's first kernel gets a bridge network of its own: a spare made ahead of need
+(``network_spares.py``, ``layout.spare_network_name``), else one made as the kernel starts
+(``layout.session_network_name``, labelled with the session id too); a warm pool container gets
 one ahead of time (``layout.pool_network_name``) that stays the session's when a kernel claims
-it. The host firewall (``firewall.py``) keeps every such bridge away from the host and from the
-others; Docker's embedded DNS answers inside them.
+it. All are labelled with the agent id and ``LABEL_NETWORK``. Docker can neither rename a network
+nor change its labels, so which session a spare or a pool network serves is recorded where it
+can be: by the session's containers (their session label, and the network they are created
+on) and by claims (``claims.py``); the agent keeps it in memory (``take``, ``bind``) and learns
+it again from them when it re-adopts its kernels. The host firewall (``firewall.py``) keeps every
+such bridge away from the host and from the others; Docker's embedded DNS answers inside them.
 
 Subnets come from the agent's own pool (``network_pool``, cut into ``network_prefix``
 subnets), never from Docker's default address pools, which hold only ~30 bridges. A subnet is
@@ -13,10 +18,11 @@ agent in flight uses, starting at a random place so that agents sharing an engin
 the same one; when another agent takes it first anyway, the engine refuses it and the next one
 is tried.
 
-Networks are counted: every kernel and pool member on one holds it, and the last one to let
-go removes it. Holds are taken before anything is awaited, so the sweep (at start and every
+Networks are counted: every kernel, pool member and spare on one holds it, and the last one to
+let go removes it. Holds are taken before anything is awaited, so the sweep (at start and every
 ``SWEEP_INTERVAL``) that removes networks of this agent that nothing holds and no container of
-this agent is on never takes one being made or joined.
+this agent is on never takes one being made or joined. Spares left by an earlier run of the
+agent are such networks: the sweep at start removes them, and new ones are made.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ from backendai.agent.layout import (
     LABEL_POOL,
     pool_network_name,
     session_network_name,
+    spare_network_name,
 )
+from backendai.agent.network_spares import SpareNetworks
 from backendai.agent.settings import AgentSettings
 from backendai.common.agent_protocol import LABEL_AGENT_ID, LABEL_SESSION_ID
 from backendai.common.errors import PlatformError
@@ -121,7 +129,8 @@ class SessionNetworks:
     ) -> None:
         self.settings, self.backend, self.firewall = settings, backend, firewall
         self._rng = rng or random.Random()
-        self._holders: dict[str, int] = {}  # network name -> kernels and pool members on it
+        # network name -> the kernels, pool members and spares that hold it
+        self._holders: dict[str, int] = {}
         self._made: set[str] = set()  # networks known to exist on the engine
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[IPv4Network] = set()  # subnets being asked for right now
@@ -129,6 +138,10 @@ class SessionNetworks:
         # made does not show it.
         self._subnets: dict[str, IPv4Network] = {}
         self._removing: set[asyncio.Task[None]] = set()
+        # Each session's network here (bound before anything is awaited, so that kernels of one
+        # session created at once share one), until the network is removed.
+        self._sessions: dict[uuid.UUID, str] = {}
+        self.spares = SpareNetworks(settings.network_spares, self._make_spare)
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -138,30 +151,85 @@ class SessionNetworks:
 
     # --- getting a network -------------------------------------------------------------------
 
-    async def for_session(self, session_id: uuid.UUID) -> str:
-        """The session's network, made if this is its first kernel here; now held once more."""
-        name = session_network_name(self.settings.id, session_id)
-        labels = {LABEL_NETWORK: "session", LABEL_SESSION_ID: str(session_id)}
-        await self._acquire(name, labels)
+    def session_network(self, session_id: uuid.UUID) -> str | None:
+        return self._sessions.get(session_id)
+
+    def take(self, session_id: uuid.UUID) -> str:
+        """The name of the session's network, now held once more: the one it has here, else a
+        spare, else a new one that ``ensure`` makes. Never awaits: a second kernel of the
+        session, created at the same moment, gets the same network."""
+        name = self._sessions.get(session_id)
+        if name is not None:  # another kernel of the session is here: join its network
+            self._holders[name] = self.held(name) + 1
+            return name
+        name = self.spares.take()  # its hold as a spare becomes the kernel's
+        if name is None:
+            name = session_network_name(self.settings.id, session_id)
+            self._holders[name] = self.held(name) + 1
+        self._sessions[session_id] = name
         return name
+
+    async def ensure(self, name: str, session_id: uuid.UUID) -> str:
+        """Make the network ``take`` named unless it exists; on failure, let go of the hold."""
+        labels = {LABEL_NETWORK: "session", LABEL_SESSION_ID: str(session_id)}
+        await self._made_or_release(name, labels)
+        return name
+
+    async def for_session(self, session_id: uuid.UUID) -> str:
+        """The session's network (``take`` and ``ensure``); now held once more."""
+        return await self.ensure(self.take(session_id), session_id)
 
     async def for_pool_member(self, member_id: uuid.UUID, image: str) -> str:
         name = pool_network_name(member_id)
         await self._acquire(name, {LABEL_NETWORK: "pool", LABEL_POOL: image})
         return name
 
-    def adopt(self, name: str) -> None:
-        """A network in use: a re-adopted kernel's after an agent restart, or one that another
-        kernel of the session holds (a claimed pool container's is not named by session)."""
+    async def _make_spare(self) -> str:
+        """A new spare (``SpareNetworks``' maker), held once. No session label: which session
+        takes it is not known yet."""
+        name = spare_network_name(uuid.uuid4())
+        await self._acquire(name, {LABEL_NETWORK: "session"})
+        return name
+
+    def adopt(self, name: str, session_id: uuid.UUID | None = None) -> None:
+        """A network in use, held once more: a re-adopted kernel's after an agent restart (its
+        session's from now on, when given)."""
         self._holders[name] = self.held(name) + 1
         self._made.add(name)
+        if session_id is not None:
+            self.bind(session_id, name)
+
+    def bind(self, session_id: uuid.UUID, name: str) -> None:
+        """Record ``name`` as the session's network (a claimed pool container's), unless the
+        session has one here already."""
+        self._sessions.setdefault(session_id, name)
+
+    def busy(self) -> contextlib.AbstractContextManager[None]:
+        """Around a kernel's create, destroy or restart: no spare is made meanwhile."""
+        return self.spares.busy()
 
     async def _acquire(self, name: str, labels: dict[str, str]) -> None:
         self._holders[name] = self.held(name) + 1  # before any await: see the module's doc
+        await self._made_or_release(name, labels)
+
+    async def _made_or_release(self, name: str, labels: dict[str, str]) -> None:
+        """Make the held network ``name`` unless it exists; on failure, let go of the hold.
+        Always under the network's lock: a removal under way ends first (then it is made
+        again)."""
         try:
             async with self._lock(name):
                 if name not in self._made:
-                    await self._create(name, {LABEL_AGENT_ID: self.settings.id, **labels})
+                    ours = {LABEL_AGENT_ID: self.settings.id, **labels}
+                    creating = asyncio.ensure_future(self._create(name, ours))
+                    try:
+                        await asyncio.shield(creating)
+                    except asyncio.CancelledError:
+                        # The engine finishes a create it was asked for, whether or not the
+                        # asker is still there: wait for it, so that the release below removes
+                        # what it made instead of leaving it behind (a stop during a refill).
+                        with contextlib.suppress(Exception):
+                            await creating
+                        raise
                     self._made.add(name)
         except BaseException:
             await asyncio.shield(self.release(name))
@@ -248,8 +316,10 @@ class SessionNetworks:
                 return False
             self._made.discard(name)
             self._subnets.pop(name, None)
-        if not self.held(name):
+        if not self.held(name):  # else a kernel of its session came meanwhile: made again
             self._locks.pop(name, None)
+            for session_id in [s for s, n in self._sessions.items() if n == name]:
+                del self._sessions[session_id]
         return True
 
     async def sweep(self) -> list[str]:
@@ -284,6 +354,12 @@ class SessionNetworks:
             except Exception as e:  # the engine hiccuped: try again next time
                 log.warning("network maintenance failed: %s", e)
 
+    def start(self) -> None:
+        """Begin making spares (after the sweep at start, which removes an earlier run's)."""
+        self.spares.start()
+
     async def close(self) -> None:
-        """Finish the removals under way."""
+        """Stop making spares, remove those left, and finish the removals under way."""
+        for name in await self.spares.stop():
+            self.release_soon(name)
         await asyncio.gather(*self._removing, return_exceptions=True)

@@ -190,6 +190,17 @@ class AgentSettings(ProcessSettings):
             "firewall does this or the engine is not on this host."
         ),
     )
+    network_spares: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description=(
+            "Session networks made ahead of need, so that a session that starts a container "
+            "of its own (no warm pool container fits it) does not wait for its network to be "
+            "made; each one taken is replaced in the background once no session has started "
+            "or ended for half a second. 0: such sessions make their network as they start."
+        ),
+    )
 
     @field_validator("network_prefix")
     @classmethod
