@@ -8,7 +8,6 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -58,15 +57,6 @@ async def stopped_container(backend: FakeBackend, network: str, agent_id: str = 
         cpuset=[0], memory=None, shm_size=1, pids_limit=1, network=network,
     )  # fmt: skip
     return await backend.create(spec)
-
-
-@pytest.fixture
-async def agent(short_dir: Path) -> AsyncIterator[Agent]:
-    backend = FakeBackend()
-    settings = make_settings(short_dir)
-    async with TestClient(TestServer(create_app(settings, backend))) as client:
-        yield Agent(client, backend, settings)
-    await backend.close()
 
 
 # --- choosing subnets ------------------------------------------------------------------------
