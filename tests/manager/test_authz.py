@@ -54,6 +54,43 @@ domain   read             all        domain  all     domain
 domain   create           all        none    none    none
 domain   update           all        none    none    none
 domain   delete           all        none    none    none
+policy   list             all        all     all     none
+policy   create           all        none    none    none
+policy   update           all        none    none    none
+policy   delete           all        none    none    none
+preset   list             all        all     all     all
+preset   create           all        none    none    none
+preset   update           all        none    none    none
+preset   delete           all        none    none    none
+scaling-group list        all        domain  all     own
+scaling-group create      all        none    none    none
+scaling-group update      all        none    none    none
+scaling-group delete      all        none    none    none
+agent    list             all        none    all     none
+agent    read             all        none    all     none
+agent    update           all        none    none    none
+image    list             all        domain  all     own
+image    use              all        domain  own     own
+image    create           all        none    none    none
+image    update           all        none    none    none
+image    delete           all        domain  none    own
+session  commit           all        domain  own     own
+storage  list             all        all     all     none
+usage    list             all        domain  all     none
+announcement read         all        all     all     all
+announcement update       all        none    none    none
+dotfile  list             all        domain  own     own
+dotfile  read             all        domain  own     own
+dotfile  create           all        domain  own     own
+dotfile  update           all        domain  own     own
+dotfile  delete           all        domain  own     own
+error-log list            all        domain  all     own
+error-log update          all        domain  none    own
+config   read             all        none    none    none
+config   update           all        none    none    none
+config   delete           all        none    none    none
+manager  read             all        all     all     all
+manager  update           all        none    none    none
 """
 
 
@@ -120,7 +157,13 @@ REACH: dict[str, dict[str, dict[str, set[str]]]] = {
     },
 }
 KIND = {Resource.SESSION: "tenant", Resource.KEYPAIR: "tenant", Resource.USER: "tenant",
-        Resource.GROUP: "group", Resource.DOMAIN: "domain"}  # fmt: skip
+        Resource.GROUP: "group", Resource.DOMAIN: "domain",
+        # Owned things are decided on their owner; platform-wide ones have none.
+        Resource.SCALING_GROUP: "tenant", Resource.IMAGE: "tenant", Resource.DOTFILE: "tenant",
+        Resource.ERROR_LOG: "tenant", Resource.USAGE: "tenant",
+        Resource.POLICY: "domain", Resource.PRESET: "domain", Resource.AGENT: "domain",
+        Resource.STORAGE: "domain", Resource.ANNOUNCEMENT: "domain", Resource.CONFIG: "domain",
+        Resource.MANAGER: "domain"}  # fmt: skip
 
 
 def expected_reach(actor: str, resource: Resource, action: Action) -> set[str]:
@@ -317,7 +360,12 @@ NOT_EXPOSED = {
     (resource, action)
     for resource in (Resource.KEYPAIR, Resource.USER, Resource.GROUP, Resource.DOMAIN)
     for action in (Action.CREATE, Action.UPDATE, Action.DELETE)
-}
+} | {
+    (resource, action)
+    for resource, action in ROWS
+    if resource not in (Resource.SESSION, Resource.KEYPAIR, Resource.USER, Resource.GROUP,
+                        Resource.DOMAIN)
+} | {(Resource.SESSION, Action.COMMIT)}  # fmt: skip
 ENDPOINT_CASES = [
     (actor, resource, action)
     for actor in ACTORS

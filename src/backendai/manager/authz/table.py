@@ -33,6 +33,18 @@ class Resource(StrEnum):
     USER = "user"
     GROUP = "group"
     DOMAIN = "domain"
+    POLICY = "policy"  # keypair resource policies
+    PRESET = "preset"  # resource presets
+    SCALING_GROUP = "scaling-group"  # and its associations with domains, groups, keypairs
+    AGENT = "agent"  # and the scheduler's include/exclude
+    IMAGE = "image"  # list, rescan, alias; a private one's owner is its committer
+    STORAGE = "storage"  # storage volumes (hosts)
+    USAGE = "usage"  # usage statistics per period
+    ANNOUNCEMENT = "announcement"
+    DOTFILE = "dotfile"  # user (keypair), group or domain dotfiles
+    ERROR_LOG = "error-log"  # server-logs
+    CONFIG = "config"  # the shared configuration (admin etcd)
+    MANAGER = "manager"  # manager status, freeze, unfreeze
 
 
 class Action(StrEnum):
@@ -45,6 +57,7 @@ class Action(StrEnum):
     TERMINATE = "terminate"
     FORCE_TERMINATE = "force-terminate"  # end a session without waiting for its agent
     DELETE = "delete"
+    COMMIT = "commit"  # a session's container into a new private image
 
 
 class Scope(IntEnum):
@@ -100,6 +113,65 @@ ROWS: Mapping[tuple[Resource, Action], tuple[Scope, Scope, Scope, Scope]] = Mapp
     (Resource.DOMAIN, Action.CREATE):             (ALL,      NONE,   NONE,   NONE),
     (Resource.DOMAIN, Action.UPDATE):             (ALL,      NONE,   NONE,   NONE),
     (Resource.DOMAIN, Action.DELETE):             (ALL,      NONE,   NONE,   NONE),
+
+    # Platform-wide things have no owner: DOMAIN and OWN reach none of them, ALL all.
+    # (Who reads a policy is decided by who reads the keypair it is attached to.)
+    (Resource.POLICY, Action.LIST):               (ALL,      ALL,    ALL,    NONE),
+    (Resource.POLICY, Action.CREATE):             (ALL,      NONE,   NONE,   NONE),
+    (Resource.POLICY, Action.UPDATE):             (ALL,      NONE,   NONE,   NONE),
+    (Resource.POLICY, Action.DELETE):             (ALL,      NONE,   NONE,   NONE),
+
+    (Resource.PRESET, Action.LIST):               (ALL,      ALL,    ALL,    ALL),
+    (Resource.PRESET, Action.CREATE):             (ALL,      NONE,   NONE,   NONE),
+    (Resource.PRESET, Action.UPDATE):             (ALL,      NONE,   NONE,   NONE),
+    (Resource.PRESET, Action.DELETE):             (ALL,      NONE,   NONE,   NONE),
+
+    # A scaling group is "of" the domains, groups and keypairs associated with it: DOMAIN
+    # reaches those of the actor's domain, OWN those the actor may start sessions in.
+    (Resource.SCALING_GROUP, Action.LIST):        (ALL,      DOMAIN, ALL,    OWN),
+    (Resource.SCALING_GROUP, Action.CREATE):      (ALL,      NONE,   NONE,   NONE),
+    (Resource.SCALING_GROUP, Action.UPDATE):      (ALL,      NONE,   NONE,   NONE),
+    (Resource.SCALING_GROUP, Action.DELETE):      (ALL,      NONE,   NONE,   NONE),
+
+    (Resource.AGENT, Action.LIST):                (ALL,      NONE,   ALL,    NONE),
+    (Resource.AGENT, Action.READ):                (ALL,      NONE,   ALL,    NONE),
+    (Resource.AGENT, Action.UPDATE):              (ALL,      NONE,   NONE,   NONE),
+
+    # Public images are everyone's (ALL); a private one is its owner's and its group's
+    # (OWN: target.owners), and a domain admin's within its domain.
+    (Resource.IMAGE, Action.LIST):                (ALL,      DOMAIN, ALL,    OWN),
+    (Resource.IMAGE, Action.USE):                 (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.IMAGE, Action.CREATE):              (ALL,      NONE,   NONE,   NONE),
+    (Resource.IMAGE, Action.UPDATE):              (ALL,      NONE,   NONE,   NONE),
+    (Resource.IMAGE, Action.DELETE):              (ALL,      DOMAIN, NONE,   OWN),
+    # Committing a session: its owner too, where its keypair's policy allows (checked
+    # apart from this table).
+    (Resource.SESSION, Action.COMMIT):            (ALL,      DOMAIN, OWN,    OWN),
+
+    (Resource.STORAGE, Action.LIST):              (ALL,      ALL,    ALL,    NONE),
+    (Resource.USAGE, Action.LIST):                (ALL,      DOMAIN, ALL,    NONE),
+
+    (Resource.ANNOUNCEMENT, Action.READ):         (ALL,      ALL,    ALL,    ALL),
+    (Resource.ANNOUNCEMENT, Action.UPDATE):       (ALL,      NONE,   NONE,   NONE),
+
+    # User dotfiles are a keypair's (OWN), group ones a group's members' to read and its
+    # domain admin's to change, domain ones the domain's.
+    (Resource.DOTFILE, Action.LIST):              (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.DOTFILE, Action.READ):              (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.DOTFILE, Action.CREATE):            (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.DOTFILE, Action.UPDATE):            (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.DOTFILE, Action.DELETE):            (ALL,      DOMAIN, OWN,    OWN),
+
+    # An error is "owned" by the user whose request it was.
+    (Resource.ERROR_LOG, Action.LIST):            (ALL,      DOMAIN, ALL,    OWN),
+    (Resource.ERROR_LOG, Action.UPDATE):          (ALL,      DOMAIN, NONE,   OWN),
+
+    (Resource.CONFIG, Action.READ):               (ALL,      NONE,   NONE,   NONE),
+    (Resource.CONFIG, Action.UPDATE):             (ALL,      NONE,   NONE,   NONE),
+    (Resource.CONFIG, Action.DELETE):             (ALL,      NONE,   NONE,   NONE),
+
+    (Resource.MANAGER, Action.READ):              (ALL,      ALL,    ALL,    ALL),
+    (Resource.MANAGER, Action.UPDATE):            (ALL,      NONE,   NONE,   NONE),
 })
 # fmt: on
 

@@ -1,4 +1,8 @@
-"""The GraphQL schema: field names are snake_case, exactly as Backend.AI's client asks."""
+"""The GraphQL schema: field names are snake_case, exactly as Backend.AI's client asks.
+
+Each area's module contributes its own query and mutation types, merged here into one
+``Query`` and one ``Mutation`` (``QUERIES``, ``MUTATIONS``): add an area by adding its types.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from graphql import GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from backendai.common.errors import PlatformError
@@ -19,7 +24,7 @@ from backendai.manager.gql.scalars import JSON_STRING_SCALAR, JSONString
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     keypair: keypair_q.KeyPairNode = strawberry.field(resolver=keypair_q.resolve_keypair)
     keypairs: list[keypair_q.KeyPairNode] = strawberry.field(resolver=keypair_q.resolve_keypairs)
     keypair_list: keypair_q.KeyPairList = strawberry.field(resolver=keypair_q.resolve_keypair_list)
@@ -54,8 +59,15 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
+QUERIES: tuple[type, ...] = (CoreQuery,)
+MUTATIONS: tuple[type, ...] = ()
+
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+
 schema = _Schema(
     query=Query,
+    mutation=Mutation,
     config=StrawberryConfig(auto_camel_case=False, scalar_map={JSONString: JSON_STRING_SCALAR}),
     extensions=[QueryLimits, lambda: AddValidationRules([MaxIntrospectionDepthRule])],
 )

@@ -3,9 +3,11 @@
 from backendai.manager.db.meta import Base
 from backendai.manager.db.models.identity import Domain, Group, GroupMembership, KeyPair, User
 from backendai.manager.db.models.images import Image, ImageAlias
+from backendai.manager.db.models.operations import ConfigEntry, Dotfile, ErrorLog
 from backendai.manager.db.models.policies import (
     GroupResourcePolicy,
     KeyPairResourcePolicy,
+    ResourcePreset,
     UserResourcePolicy,
 )
 from backendai.manager.db.models.scaling import (
@@ -21,7 +23,10 @@ from backendai.manager.db.models.storage import SessionTemplate, VFolder
 __all__ = [
     "Agent",
     "Base",
+    "ConfigEntry",
     "Domain",
+    "Dotfile",
+    "ErrorLog",
     "Group",
     "GroupMembership",
     "GroupResourcePolicy",
@@ -30,6 +35,7 @@ __all__ = [
     "Kernel",
     "KeyPair",
     "KeyPairResourcePolicy",
+    "ResourcePreset",
     "ScalingGroup",
     "ScalingGroupForDomain",
     "ScalingGroupForGroup",

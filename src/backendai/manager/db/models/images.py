@@ -29,6 +29,10 @@ class Image(Base):
     labels: Mapped[dict[str, str]] = mapped_column(default=dict)
     # Slot name -> {"min": decimal string, "max": decimal string | None}
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A private image (a session committed to an image) is usable by its owner only, and by
+    # its group's members when one is set; images without an owner are everyone's.
+    owner_user: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    owner_group: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 class ImageAlias(Base):

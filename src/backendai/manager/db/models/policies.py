@@ -48,3 +48,13 @@ class GroupResourcePolicy(Base):
     created_at: Mapped[datetime] = created_at_column()
     total_resource_slots: Mapped[dict[str, str]] = mapped_column(default=dict)
     max_vfolder_count: Mapped[int] = mapped_column(default=10)
+
+
+class ResourcePreset(Base):
+    """A named size of session (``resource_presets``, ``check-presets``)."""
+
+    __tablename__ = "resource_presets"
+
+    name: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    resource_slots: Mapped[dict[str, str]] = mapped_column(default=dict)
+    shared_memory: Mapped[int | None] = mapped_column(sa.BigInteger)  # bytes
