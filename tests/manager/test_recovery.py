@@ -135,3 +135,22 @@ async def test_a_request_to_a_restarting_agent_is_503_with_retry_after(
         await agent.come_back()
         resp = await m.signed("GET", "/session/agent-away/files", body={"path": "."})
         assert resp.status == 200
+
+
+async def test_a_stream_opened_while_the_agent_restarts_waits_for_it(
+    tmp_path: Path, agent: FakeAgent
+) -> None:
+    """``run -t survivor`` right after a restart met an agent not listening yet: a 503."""
+    async with running_manager(tmp_path, **FAST) as m:
+        await _running_session(m, agent, "stream-retried")
+        await agent.go_down()
+        path = "/stream/session/stream-retried/execute"
+        connecting = asyncio.create_task(m.client.ws_connect(path, headers=m.stream_headers(path)))
+        await asyncio.sleep(0.5)  # a few tries fail meanwhile
+        assert not connecting.done()
+        await agent.come_back()
+        ws = await asyncio.wait_for(connecting, 10)
+        await ws.send_json({"code": "print(1)", "mode": "query", "options": {}})
+        assert (await ws.receive_json())["status"] == "continued"
+        assert (await ws.receive_json())["status"] == "finished"
+        await ws.close()

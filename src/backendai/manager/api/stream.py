@@ -59,7 +59,11 @@ async def _relay_to_agent(request: web.Request, stream: str) -> web.WebSocketRes
         raise InvalidRequest(
             "This route speaks WebSocket: connect with an Upgrade: websocket request."
         )
-    agent_ws = await ctx.agent_client.connect_stream(target.addr, target.kernel_id, stream)
+    # Right after a restart the agent may not listen yet: opening a stream changes nothing on
+    # it, so it is tried again as any kernel operation is.
+    agent_ws = await ctx.agent_client.retrying(
+        lambda: ctx.agent_client.connect_stream(target.addr, target.kernel_id, stream)
+    )
     running = request.app[EXECUTIONS_KEY]
     if stream == "execute":
         running.add(s.id, agent_ws)
