@@ -16,15 +16,18 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from backendai.agent.image_commit import owner_of_name
 from backendai.common.agent_protocol import (
     AGENT_TOKEN_HEADER,
     AgentHeartbeat,
+    CommitRequest,
     ContainerInfo,
     ContainerState,
     DestroyResult,
     DownloadRequest,
     FileEntry,
     ImageInfo,
+    ImageRemoveRequest,
     KernelCreated,
     KernelCreateRequest,
     KernelEvent,
@@ -34,6 +37,7 @@ from backendai.common.agent_protocol import (
     ListFilesResult,
     ServicePort,
 )
+from backendai.common.errors import InvalidRequest
 from tests.fixtures.platform import TEST_AGENT_TOKEN, ManagerHarness
 
 GiB = 1024**3
@@ -86,6 +90,8 @@ class FakeAgent:
         self.uploads: list[tuple[str, bytes]] = []
         self.executions: list[dict[str, Any]] = []
         self.pty_frames: list[dict[str, Any]] = []
+        self.commit_calls: list[tuple[uuid.UUID, CommitRequest]] = []
+        self.removed_images: list[str] = []
         self.server = TestServer(self._app())
 
     @property
@@ -163,6 +169,9 @@ class FakeAgent:
         app.router.add_post("/v1/kernels/{kid}/download", self._download)
         app.router.add_post("/v1/kernels/{kid}/files", self._files)
         app.router.add_get("/v1/kernels/{kid}/logs", self._logs)
+        app.router.add_post("/v1/kernels/{kid}/commit", self._commit)
+        app.router.add_get("/v1/images", self._images)
+        app.router.add_post("/v1/images/remove", self._remove_image)
         return app
 
     def _kid(self, request: web.Request) -> uuid.UUID:
@@ -297,3 +306,31 @@ class FakeAgent:
     async def _logs(self, request: web.Request) -> web.Response:
         kid = self._kid(request)
         return web.Response(text=f"live log of {kid}\n")
+
+    # Images (commit, list, remove), with the real agent's checks of private names ----------
+
+    async def _commit(self, request: web.Request) -> web.Response:
+        kid = self._kid(request)
+        req = CommitRequest.model_validate(await request.json())
+        self.commit_calls.append((kid, req))
+        try:
+            owner_of_name(req.image)
+        except InvalidRequest as e:
+            return _problem(400, e.msg or "invalid")
+        source = next(r.image for r in self.create_calls if r.kernel_id == kid)
+        labels = next((i.labels for i in self.images if i.name == source), {})
+        made = ImageInfo(
+            name=req.image, digest=f"sha256:{req.image}", size_bytes=2,
+            labels=dict(labels) | req.labels,
+        )  # fmt: skip
+        self.images = [i for i in self.images if i.name != req.image] + [made]
+        return web.json_response(made.model_dump(mode="json"))
+
+    async def _images(self, request: web.Request) -> web.Response:
+        return web.json_response([i.model_dump(mode="json") for i in self.images])
+
+    async def _remove_image(self, request: web.Request) -> web.Response:
+        req = ImageRemoveRequest.model_validate(await request.json())
+        self.removed_images.append(req.image)
+        self.images = [i for i in self.images if i.name != req.image]
+        return web.Response(status=204)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from backendai.agent.backends.protocol import ContainerBackend, ContainerRecord
 from backendai.agent.claims import Claim, all_claims, read_claim, take_over
+from backendai.agent.dotfiles import write_dotfiles
 from backendai.agent.errors import ContainerNotFound, KernelCreationFailed, KernelNotFound
 from backendai.agent.files import KernelFiles
 from backendai.agent.fstree import remove_tree
@@ -201,6 +202,8 @@ class KernelRegistry:
             root = kernel_paths(self.settings.data_dir, req.kernel_id).root
             await asyncio.to_thread(remove_tree, root, ignore_errors=True)
             raise
+        s = self.settings
+        await asyncio.to_thread(write_dotfiles, member.paths.home, req.dotfiles, s.uid, s.gid)
         mounts = base_mounts(member.paths, self.runner_dir)
         kernel = self._claimed_kernel(claim, mounts, member.host_ports)
         log.info("kernel %s claimed pool container %s", req.kernel_id, member.container_id[:12])
@@ -230,6 +233,7 @@ class KernelRegistry:
         uid = s.uid if req.uid is None else req.uid
         paths = kernel_paths(s.data_dir, req.kernel_id)
         await asyncio.to_thread(paths.prepare, uid, s.gid)
+        await asyncio.to_thread(write_dotfiles, paths.home, req.dotfiles, uid, s.gid)
         mounts = [*base_mounts(paths, self.runner_dir), *req.mounts]
         cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
         # The session's network, if another of its kernels is here already, else a spare made

@@ -17,7 +17,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from backendai.agent import execute as execution
-from backendai.agent import terminal, transfers
+from backendai.agent import image_commit, terminal, transfers
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.file_work import FileWork
 from backendai.agent.kernels import KernelRegistry
@@ -25,8 +25,11 @@ from backendai.agent.resources import Capacity
 from backendai.agent.settings import AgentSettings
 from backendai.common.agent_protocol import (
     AGENT_TOKEN_HEADER,
+    CommitRequest,
     ContainerInfo,
     DownloadRequest,
+    ImageInfo,
+    ImageRemoveRequest,
     KernelCreateRequest,
     ListFilesRequest,
 )
@@ -35,6 +38,7 @@ from backendai.common.errors import AuthenticationFailed, InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTAINER_LIST = TypeAdapter(list[ContainerInfo])
+_IMAGE_LIST = TypeAdapter(list[ImageInfo])
 
 
 @dataclass
@@ -170,6 +174,22 @@ async def logs(request: web.Request) -> web.Response:
     return web.Response(text=await registry.backend.logs(kernel.container_id))
 
 
+async def list_images(request: web.Request) -> web.Response:
+    infos = await _registry(request).backend.images()
+    return web.Response(body=_IMAGE_LIST.dump_json(infos), content_type="application/json")
+
+
+async def commit_kernel(request: web.Request) -> web.Response:
+    req = await _parse(request, CommitRequest)
+    return _json(await image_commit.commit(_registry(request), _kernel_id(request), req))
+
+
+async def remove_image(request: web.Request) -> web.Response:
+    req = await _parse(request, ImageRemoveRequest)
+    await image_commit.remove(_registry(request).backend, req.image)
+    return web.Response(status=204)
+
+
 def setup_routes(app: web.Application) -> None:
     app.on_cleanup.append(_close_file_work)
     r = app.router
@@ -184,3 +204,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/kernels/{kernel_id}/download", download)
     r.add_post("/v1/kernels/{kernel_id}/files", list_files)
     r.add_get("/v1/kernels/{kernel_id}/logs", logs)
+    r.add_post("/v1/kernels/{kernel_id}/commit", commit_kernel)
+    r.add_get("/v1/images", list_images)
+    r.add_post("/v1/images/remove", remove_image)

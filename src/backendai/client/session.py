@@ -30,13 +30,23 @@ from backendai.client import local_state
 from backendai.client.config import APIConfig, format_api_version, parse_api_version
 from backendai.client.exceptions import APIVersionWarning, BackendError
 from backendai.client.func.admin import Admin
+from backendai.client.func.agent import Agent
 from backendai.client.func.auth import Auth
 from backendai.client.func.binding import AsyncMode, SyncMode
 from backendai.client.func.compute_session import ComputeSession
 from backendai.client.func.domain import Domain
+from backendai.client.func.dotfile import Dotfile
+from backendai.client.func.editions import Editions
+from backendai.client.func.etcd import EtcdConfig
 from backendai.client.func.group import Group
+from backendai.client.func.image import Image
 from backendai.client.func.keypair import KeyPair
 from backendai.client.func.manager import Manager
+from backendai.client.func.resource import Resource, Scheduler
+from backendai.client.func.resource_policy import KeypairResourcePolicy
+from backendai.client.func.scaling_group import ScalingGroup
+from backendai.client.func.server_log import ServerLog
+from backendai.client.func.storage import Storage
 from backendai.client.func.system import System
 from backendai.client.func.user import User
 from backendai.client.request import build_url
@@ -72,14 +82,25 @@ class AsyncSession:
             self._login = local_state.load(state_dir)
         self.System: System[AsyncMode] = System(self)
         self.Manager: Manager[AsyncMode] = Manager(self)
+        self.Dotfile: Dotfile[AsyncMode] = Dotfile(self)
+        self.ServerLog: ServerLog[AsyncMode] = ServerLog(self)
+        self.EtcdConfig: EtcdConfig[AsyncMode] = EtcdConfig(self)
+        self.Editions: Editions[AsyncMode] = Editions(self)
         self.Admin: Admin[AsyncMode] = Admin(self)
         self.Auth: Auth[AsyncMode] = Auth(self)
         self.KeyPair: KeyPair[AsyncMode] = KeyPair(self)
         self.User: User[AsyncMode] = User(self)
         self.Domain: Domain[AsyncMode] = Domain(self)
         self.Group: Group[AsyncMode] = Group(self)
+        self.Image: Image[AsyncMode] = Image(self)
         self.ComputeSession: ComputeSession[AsyncMode] = ComputeSession(self)
         self.Kernel = self.ComputeSession  # the name in Backend.AI's older SDKs
+        self.KeypairResourcePolicy: KeypairResourcePolicy[AsyncMode] = KeypairResourcePolicy(self)
+        self.ScalingGroup: ScalingGroup[AsyncMode] = ScalingGroup(self)
+        self.Agent: Agent[AsyncMode] = Agent(self)
+        self.Resource: Resource[AsyncMode] = Resource(self)
+        self.Storage: Storage[AsyncMode] = Storage(self)
+        self.Scheduler: Scheduler[AsyncMode] = Scheduler(self)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -203,14 +224,27 @@ class Session:
         worker = self._worker
         self.System: System[SyncMode] = System(self._async, worker)
         self.Manager: Manager[SyncMode] = Manager(self._async, worker)
+        self.Dotfile: Dotfile[SyncMode] = Dotfile(self._async, worker)
+        self.ServerLog: ServerLog[SyncMode] = ServerLog(self._async, worker)
+        self.EtcdConfig: EtcdConfig[SyncMode] = EtcdConfig(self._async, worker)
+        self.Editions: Editions[SyncMode] = Editions(self._async, worker)
         self.Admin: Admin[SyncMode] = Admin(self._async, worker)
         self.Auth: Auth[SyncMode] = Auth(self._async, worker)
         self.KeyPair: KeyPair[SyncMode] = KeyPair(self._async, worker)
         self.User: User[SyncMode] = User(self._async, worker)
         self.Domain: Domain[SyncMode] = Domain(self._async, worker)
         self.Group: Group[SyncMode] = Group(self._async, worker)
+        self.Image: Image[SyncMode] = Image(self._async, worker)
         self.ComputeSession: ComputeSession[SyncMode] = ComputeSession(self._async, worker)
         self.Kernel = self.ComputeSession  # the name in Backend.AI's older SDKs
+        self.KeypairResourcePolicy: KeypairResourcePolicy[SyncMode] = KeypairResourcePolicy(
+            self._async, worker
+        )
+        self.ScalingGroup: ScalingGroup[SyncMode] = ScalingGroup(self._async, worker)
+        self.Agent: Agent[SyncMode] = Agent(self._async, worker)
+        self.Resource: Resource[SyncMode] = Resource(self._async, worker)
+        self.Storage: Storage[SyncMode] = Storage(self._async, worker)
+        self.Scheduler: Scheduler[SyncMode] = Scheduler(self._async, worker)
 
     @property
     def config(self) -> APIConfig:

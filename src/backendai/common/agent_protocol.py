@@ -39,6 +39,14 @@ class ServicePort(BaseModel):
     host_ports: list[int] = Field(default_factory=list)
 
 
+class DotfileSpec(BaseModel):
+    """A file the agent writes into the new container's home before the session starts."""
+
+    path: str = Field(description="Relative to /home/work; the manager has checked it.")
+    data: str
+    permission: str = Field(default="644", description="Octal mode, e.g. 644 or 755.")
+
+
 class KernelCreateRequest(BaseModel):
     kernel_id: uuid.UUID
     session_id: uuid.UUID
@@ -55,6 +63,9 @@ class KernelCreateRequest(BaseModel):
     bootstrap_script: str | None = None
     startup_command: str | None = None
     preopen_ports: list[int] = Field(default_factory=list)
+    dotfiles: list[DotfileSpec] = Field(
+        default_factory=list, description="The owner's dotfiles: user over group over domain."
+    )
 
 
 class KernelCreated(BaseModel):
@@ -88,6 +99,27 @@ class ImageInfo(BaseModel):
     digest: str
     size_bytes: int
     labels: dict[str, str]
+
+
+# A private image (a session committed to an image) carries its owner's user UUID here; the
+# agent sets it on commit, and an image with it is never registered as a public one.
+LABEL_IMAGE_OWNER = "ai.backend.image.owner"
+# Every private image's name starts with this, then the owner's UUID: no commit can take
+# the name of a public image or of another user's.
+PRIVATE_IMAGE_PREFIX = "private/"
+
+
+class CommitRequest(BaseModel):
+    """Snapshot a kernel's container as a new image (``/home/work``, a mount, is left out)."""
+
+    image: str = Field(description="The new image's full name, repository:tag.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels added to those of the kernel's image."
+    )
+
+
+class ImageRemoveRequest(BaseModel):
+    image: str = Field(description="A private image's full name (only those can be removed).")
 
 
 class AgentHeartbeat(BaseModel):

@@ -24,11 +24,13 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    ├── GroupNotFound          group-not-found
      │    ├── DomainNotFound         domain-not-found
      │    ├── UserNotFound           user-not-found
-     │    └── KeypairNotFound        keypair-not-found
+     │    ├── KeypairNotFound        keypair-not-found
+     │    └── NotAvailable           not-available           a feature this edition does not have
      ├── GraphQLError                graphql-error
      ├── AgentError                  agent-error             an agent failed
      │    └── AgentUnreachable       agent-unreachable       no answer (down or restarting)
      ├── ServiceUnavailable          service-unavailable     busy for now (try again later)
+     │    └── ServerFrozen           server-frozen           frozen for maintenance: no new sessions
      ├── ConfigurationError          configuration-error     settings that cannot start a process
      └── InternalError               internal-server-error   a bug or an unreachable dependency
 """
@@ -174,6 +176,21 @@ class ServiceUnavailable(PlatformError):
 
     code = "service-unavailable"
     title = "The service is busy; try again shortly."
+
+
+class ServerFrozen(ServiceUnavailable):
+    """The manager is frozen (``manager freeze``): it starts no new sessions until unfrozen."""
+
+    code = "server-frozen"
+    title = "The manager is frozen for maintenance."
+
+
+class NotAvailable(NotFound):
+    """A feature of Backend.AI's other editions that this platform does not offer (a 404, as
+    Backend.AI's open edition answers for its routes)."""
+
+    code = "not-available"
+    title = "Not available in this edition."
 
 
 class ConfigurationError(PlatformError):

@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from pydantic import TypeAdapter
 
 from backendai.common.agent_protocol import (
     AGENT_TOKEN_HEADER,
+    CommitRequest,
     DestroyResult,
     DownloadRequest,
+    ImageInfo,
+    ImageRemoveRequest,
     KernelCreated,
     KernelCreateRequest,
     KernelStats,
@@ -43,6 +47,8 @@ RELAY_CHUNK = 256 * 1024  # what a relayed answer holds in memory at most, per r
 STATS_TIMEOUT = 2.0  # counters are read from files; a slower agent is left out of `rm -s`
 RETRY_FIRST_PAUSE, RETRY_MAX_PAUSE = 0.2, 5.0  # seconds between tries at an unreachable agent
 UNREACHABLE_RETRY_AFTER = 5  # what a user is told when the agent does not answer (restarting)
+COMMIT_TIMEOUT = 1800.0  # seconds a commit of a container to an image may take
+_IMAGE_LIST = TypeAdapter(list[ImageInfo])
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -195,6 +201,22 @@ class AgentClient:
     async def logs(self, addr: str, kernel_id: uuid.UUID) -> str:
         _, _, body = await self._call("GET", addr, f"/v1/kernels/{kernel_id}/logs")
         return body.decode("utf-8", errors="replace")
+
+    async def list_images(self, addr: str) -> list[ImageInfo]:
+        _, _, body = await self._call("GET", addr, "/v1/images")
+        return _IMAGE_LIST.validate_json(body)
+
+    async def commit_kernel(self, addr: str, kernel_id: uuid.UUID, req: CommitRequest) -> ImageInfo:
+        """Not retried (a commit is not idempotent in time); it takes what it takes."""
+        _, _, body = await self._call(
+            "POST", addr, f"/v1/kernels/{kernel_id}/commit", json=req.model_dump(mode="json"),
+            timeout=aiohttp.ClientTimeout(total=COMMIT_TIMEOUT, sock_connect=10),
+        )  # fmt: skip
+        return ImageInfo.model_validate_json(body)
+
+    async def remove_image(self, addr: str, image: str) -> None:
+        payload = ImageRemoveRequest(image=image).model_dump(mode="json")
+        await self._call("POST", addr, "/v1/images/remove", json=payload)
 
     async def connect_stream(
         self, addr: str, kernel_id: uuid.UUID, stream: str

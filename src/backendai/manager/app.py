@@ -8,8 +8,25 @@ from aiohttp import web
 
 from backendai.common.private import private_dir
 from backendai.common.problems import problem_middleware
-from backendai.manager.api import auth, events, gql, internal, root, session, stream
+from backendai.manager.api import (
+    account,
+    auth,
+    dotfiles,
+    editions,
+    error_logs,
+    events,
+    gql,
+    internal,
+    manager_status,
+    root,
+    session,
+    shared_config,
+    stream,
+)
+from backendai.manager.api import images as image_api
+from backendai.manager.api import resources as resource_api
 from backendai.manager.api.db_errors import database_errors
+from backendai.manager.api.error_logs import record_errors
 from backendai.manager.background import Periodic
 from backendai.manager.context import CONTEXT_KEY, ManagerContext
 from backendai.manager.db.engine import create_engine
@@ -23,7 +40,7 @@ def create_app(
     """``background=False`` leaves out the periodic tasks (scheduler loop, lost-agent and idle
     checks); tests then drive them by hand."""
     app = web.Application(
-        middlewares=[problem_middleware, database_errors, auth.auth_middleware],
+        middlewares=[problem_middleware, record_errors, database_errors, auth.auth_middleware],
         client_max_size=64 * 1024 * 1024,
     )
 
@@ -53,11 +70,16 @@ def create_app(
     app.on_shutdown.append(_close_streams)
     root.setup(app)
     auth.setup(app)
+    account.setup(app)
     gql.setup(app)
     session.setup(app)
     stream.setup(app)
     events.setup(app)
     internal.setup(app)
+    image_api.setup(app)
+    resource_api.setup(app)
+    for module in (manager_status, shared_config, dotfiles, error_logs, editions):
+        module.setup(app)
     return app
 
 

@@ -13,12 +13,16 @@ from backendai.manager.scheduler.dispatcher import Scheduler
 from backendai.manager.scheduler.launcher import KernelLauncher
 from backendai.manager.services.agents import AgentRegistry
 from backendai.manager.services.auth import AuthService
+from backendai.manager.services.dotfiles import DotfileService
+from backendai.manager.services.error_logs import ErrorLogService
 from backendai.manager.services.idle import IdleReaper
 from backendai.manager.services.kernel_access import KernelAccess
 from backendai.manager.services.login_throttle import LoginThrottle
+from backendai.manager.services.manager_status import ManagerStatus
 from backendai.manager.services.passwords import PasswordPool
 from backendai.manager.services.session_control import SessionControl
 from backendai.manager.services.sessions import SessionService
+from backendai.manager.services.shared_config import SharedConfig
 from backendai.manager.settings import ManagerSettings
 
 
@@ -36,6 +40,10 @@ class ManagerContext:
     agents: AgentRegistry
     scheduler: Scheduler
     idle: IdleReaper
+    manager_status: ManagerStatus
+    shared_config: SharedConfig
+    dotfiles: DotfileService
+    error_logs: ErrorLogService
 
     @classmethod
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
@@ -83,6 +91,10 @@ class ManagerContext:
             ),
             scheduler=scheduler,
             idle=IdleReaper(db, control),
+            manager_status=ManagerStatus(db, control, settings.announcement),
+            shared_config=SharedConfig(db),
+            dotfiles=DotfileService(db),
+            error_logs=ErrorLogService(db),
         )
 
     async def close(self) -> None:

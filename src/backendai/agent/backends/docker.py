@@ -15,6 +15,7 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 
 from backendai.agent.backends.cgroups import read_stats, write_limits
+from backendai.agent.backends.docker_commit import commit_config, split_reference
 from backendai.agent.backends.docker_wire import (
     create_body,
     label_filter,
@@ -36,7 +37,7 @@ from backendai.agent.backends.protocol import (
 from backendai.agent.errors import BackendError, ContainerNotFound, NetworkExists, SubnetTaken
 from backendai.agent.resources import format_cpuset
 from backendai.common.agent_protocol import ContainerState, ImageInfo
-from backendai.common.errors import ImageNotFound
+from backendai.common.errors import ImageNotFound, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,37 @@ class DockerBackend:
                 raise ImageNotFound(f"The image {image} is not on this agent.") from e
             raise BackendError(f"Docker could not inspect the image: {e.message}") from e
         return dict((data.get("Config") or {}).get("Labels") or {})
+
+    async def commit(self, container_id: str, image: str, labels: Mapping[str, str]) -> ImageInfo:
+        """Through the Engine API, never blocking the loop; the container pauses meanwhile."""
+        container = self._docker.containers.container(container_id)
+        with self._errors("inspect the container", container_id):
+            data = await container.show()
+        with self._errors("inspect the container's image"):
+            source = await self._docker.images.inspect(str(data.get("Image", "")))
+        config = commit_config(source.get("Config") or {}, data.get("Config") or {}, labels)
+        repository, tag = split_reference(image)
+        with self._errors("commit the container", container_id):
+            await container.commit(repository=repository, tag=tag, config=config)
+        with self._errors("inspect the new image"):
+            made = await self._docker.images.inspect(image)
+        return ImageInfo(
+            name=image,
+            digest=str(made.get("Id", "")),
+            size_bytes=int(made.get("Size", 0)),
+            labels=dict((made.get("Config") or {}).get("Labels") or {}),
+        )
+
+    async def remove_image(self, image: str) -> None:
+        try:
+            await self._docker.images.delete(image)
+        except DockerError as e:
+            if e.status == 409:
+                raise InvalidRequest(
+                    f"The image {image} is in use by a container; end its sessions first."
+                ) from e
+            if e.status != 404:
+                raise BackendError(f"Docker could not remove the image: {e.message}") from e
 
     async def create_network(self, spec: NetworkSpec) -> str:
         try:

@@ -311,6 +311,17 @@ class FakeBackend:
             raise ImageNotFound(f"The image {image} is not on this agent.")
         return dict(self.image_table[image])
 
+    async def commit(self, container_id: str, image: str, labels: Mapping[str, str]) -> ImageInfo:
+        container = self._get(container_id)
+        source = self.image_table.get(container.spec.image, {})
+        self.image_table[image] = dict(source) | dict(labels)
+        return ImageInfo(
+            name=image, digest=f"sha256:{image}", size_bytes=1, labels=self.image_table[image]
+        )
+
+    async def remove_image(self, image: str) -> None:
+        self.image_table.pop(image, None)
+
     def _network(self, name: str) -> FakeNetwork | None:
         return self.networks.get(name) or next(
             (n for n in self.networks.values() if n.spec.name == name), None

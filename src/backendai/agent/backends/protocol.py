@@ -189,6 +189,16 @@ class ContainerBackend(Protocol):
         """An image's labels; ImageNotFound if it is not present."""
         ...
 
+    async def commit(self, container_id: str, image: str, labels: Mapping[str, str]) -> ImageInfo:
+        """Snapshot the container's filesystem (bind mounts left out) as ``image``
+        (repository:tag), configured as the image the container was made from plus ``labels``;
+        the container's own labels and environment are not carried over."""
+        ...
+
+    async def remove_image(self, image: str) -> None:
+        """Untag and remove an image; one that is already gone is no error."""
+        ...
+
     async def create_network(self, spec: NetworkSpec) -> str:
         """Create a bridge network with exactly ``spec``'s subnet and bridge name; its id.
         SubnetTaken if the subnet overlaps another network's (or the bridge name is in use),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from backendai.client import announcements
 from backendai.client.config import APIConfig
 from backendai.client.exceptions import BackendError
 
@@ -31,6 +32,8 @@ class CLIState:
         if self.announced:
             return
         self.announced = True
+        if not announcements.should_show(message):  # dismissed (`announcement dismiss`)
+            return
         print_info("The server has an announcement!")
         click.echo("----------", err=True)
         click.echo(message, err=True)

@@ -20,7 +20,9 @@ from .connection import CLIState
 #: offers ``terminate`` also as ``rm`` and ``kill``, and ``admin session`` as ``info``.
 COMMANDS: dict[str, str] = {
     "admin": ".admin:admin",
+    "announcement": ".announcement:announcement",
     "config": ".config:config",
+    "dotfile": ".dotfile:dotfile",
     "download": ".files:download",
     "events": ".events:events",
     "info": ".admin.sessions:info",
@@ -29,13 +31,18 @@ COMMANDS: dict[str, str] = {
     "logout": ".auth:logout",
     "logs": ".logs:logs",
     "ls": ".files:ls",
+    "manager": ".manager:manager",
+    "proxy": ".proxy:proxy",
     "ps": ".ps:ps",
     "restart": ".session:restart",
     "rm": ".session:terminate",
     "run": ".run:run",
+    "server-logs": ".server_logs:server_logs",
+    "session": ".session_image:session",
     "start": ".session:start",
     "terminate": ".session:terminate",
     "upload": ".files:upload",
+    "update-password": ".account:update_password",
 }
 
 

@@ -46,3 +46,17 @@ class Auth(FunctionGroup[M]):
         """``POST /server/logout``, then forget the saved cookies."""
         await Request(self.session, "POST", "/server/logout").fetch()
         local_state.clear(self.session.state_dir)
+
+    @api_function
+    async def update_password(
+        self, old_password: str, new_password: str, new_password2: str
+    ) -> dict[str, Any]:
+        """``POST /auth/update-password``: change the requester's own password."""
+        body = {
+            "old_password": old_password,
+            "new_password": new_password,
+            "new_password2": new_password2,
+        }
+        resp = await Request(self.session, "POST", "/auth/update-password", json=body).fetch()
+        answer = resp.json()
+        return answer if isinstance(answer, dict) else {}

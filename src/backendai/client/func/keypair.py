@@ -7,6 +7,7 @@ from typing import Any
 
 from backendai.client.func.binding import FunctionGroup, M, api_function, api_generator
 from backendai.client.func.pagination import paginate
+from backendai.client.func.props import props, result
 
 DEFAULT_FIELDS = ("access_key", "secret_key", "is_active", "is_admin")
 DEFAULT_LIST_FIELDS = ("access_key", "secret_key", "is_active", "is_admin", "created_at")
@@ -50,3 +51,72 @@ class KeyPair(FunctionGroup[M]):
             self.session, "keypair_list", variables, fields, page_size=page_size
         ):
             yield item
+
+    @api_function
+    async def create(
+        self,
+        user_id: str,
+        *,
+        is_active: bool = True,
+        is_admin: bool = False,
+        resource_policy: str | None = None,
+        rate_limit: int | None = None,
+        fields: Sequence[str] = ("access_key", "secret_key"),
+    ) -> dict[str, Any]:
+        """``create_keypair`` for the user with email ``user_id``: ``{ok, msg, keypair}``;
+        the answer carries the new secret key (shown this once to its creator)."""
+        query = (
+            "mutation($user_id: String!, $input: KeyPairInput!) {\n"
+            "    create_keypair(user_id: $user_id, props: $input) {"
+            f" ok msg keypair {{ {' '.join(fields)} }} }}\n"
+            "}\n"
+        )
+        variables = {"user_id": user_id, "input": props(
+            "KeyPairProps", is_active=is_active, is_admin=is_admin,
+            resource_policy=resource_policy, rate_limit=rate_limit,
+        )}  # fmt: skip
+        return result(await self.session.Admin.query(query, variables), "create_keypair")
+
+    @api_function
+    async def update(
+        self,
+        access_key: str,
+        *,
+        is_active: bool | None = None,
+        is_admin: bool | None = None,
+        resource_policy: str | None = None,
+        rate_limit: int | None = None,
+    ) -> dict[str, Any]:
+        """``modify_keypair``: only what is given (not None) changes."""
+        return await self._modify(
+            access_key, is_active=is_active, is_admin=is_admin,
+            resource_policy=resource_policy, rate_limit=rate_limit,
+        )  # fmt: skip
+
+    @api_function
+    async def activate(self, access_key: str) -> dict[str, Any]:
+        return await self._modify(access_key, is_active=True)
+
+    @api_function
+    async def deactivate(self, access_key: str) -> dict[str, Any]:
+        """Deactivated keypairs cannot make API requests until activated again."""
+        return await self._modify(access_key, is_active=False)
+
+    async def _modify(self, access_key: str, **values: Any) -> dict[str, Any]:
+        query = (
+            "mutation($access_key: String!, $input: ModifyKeyPairInput!) {\n"
+            "    modify_keypair(access_key: $access_key, props: $input) { ok msg }\n"
+            "}\n"
+        )
+        variables = {"access_key": access_key, "input": props("ModifyKeyPairProps", **values)}
+        return result(await self.session.Admin.query(query, variables), "modify_keypair")
+
+    @api_function
+    async def delete(self, access_key: str) -> dict[str, Any]:
+        query = (
+            "mutation($access_key: String!) {\n"
+            "    delete_keypair(access_key: $access_key) { ok msg }\n"
+            "}\n"
+        )
+        variables = {"access_key": access_key}
+        return result(await self.session.Admin.query(query, variables), "delete_keypair")

@@ -76,7 +76,9 @@ async def _execute(request: web.Request) -> tuple[Any, list[dict[str, Any]] | No
                 params.query,
                 variable_values=params.variables,
                 operation_name=params.operation_name,
-                context_value=GQLContext(principal_of(request), db, limits.MAX_ROWS),
+                context_value=GQLContext(
+                    principal_of(request), db, limits.MAX_ROWS, manager=context_of(request)
+                ),
             )
     except TimeoutError as e:
         raise GraphQLError(

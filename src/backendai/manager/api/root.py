@@ -1,4 +1,4 @@
-"""The version probe and the announcement every client command asks for."""
+"""The version probe (the announcement is ``manager_status``'s)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from aiohttp import web
 from backendai import __version__
 from backendai.common.signing import API_VERSION
 from backendai.manager.api.auth import public
-from backendai.manager.context import context_of
 
 
 @public
@@ -16,11 +15,5 @@ async def hello(request: web.Request) -> web.Response:
     return web.json_response({"version": API_VERSION, "manager": __version__})
 
 
-async def announcement(request: web.Request) -> web.Response:
-    message = context_of(request).settings.announcement
-    return web.json_response({"enabled": bool(message), "message": message})
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/", hello)
-    app.router.add_get("/manager/announcement", announcement)

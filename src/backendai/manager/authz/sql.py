@@ -18,7 +18,19 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from backendai.manager.authz.decide import Actor, ranks_within, require_any
 from backendai.manager.authz.table import Action, Resource, Scope
-from backendai.manager.db.models import Domain, Group, GroupMembership, KeyPair, Session, User
+from backendai.manager.db.models import (
+    Domain,
+    ErrorLog,
+    Group,
+    GroupMembership,
+    KeyPair,
+    ScalingGroup,
+    ScalingGroupForDomain,
+    ScalingGroupForGroup,
+    ScalingGroupForKeyPair,
+    Session,
+    User,
+)
 
 Condition = ColumnElement[bool]
 
@@ -39,6 +51,38 @@ def _owners_within(actor: Actor) -> sa.Select[uuid.UUID]:
 
 def _groups_of(actor: Actor) -> sa.Select[uuid.UUID]:
     return sa.select(GroupMembership.group_id).where(GroupMembership.user_id == actor.user_uuid)
+
+
+def _scaling_groups_of(actor: Actor) -> sa.CompoundSelect[tuple[str]]:
+    """The scaling groups the actor may start sessions in: associated with its domain, one of
+    its groups or one of its keypairs."""
+    return sa.union(
+        sa.select(ScalingGroupForDomain.scaling_group).where(
+            ScalingGroupForDomain.domain == actor.domain_name
+        ),
+        sa.select(ScalingGroupForGroup.scaling_group).where(
+            ScalingGroupForGroup.group.in_(_groups_of(actor))
+        ),
+        sa.select(ScalingGroupForKeyPair.scaling_group).where(
+            ScalingGroupForKeyPair.access_key.in_(
+                sa.select(KeyPair.access_key).where(KeyPair.user == actor.user_uuid)
+            )
+        ),
+    )
+
+
+def _scaling_groups_in(actor: Actor) -> sa.CompoundSelect[tuple[str]]:
+    """The scaling groups associated with the actor's domain or a group of it."""
+    return sa.union(
+        sa.select(ScalingGroupForDomain.scaling_group).where(
+            ScalingGroupForDomain.domain == actor.domain_name
+        ),
+        sa.select(ScalingGroupForGroup.scaling_group).where(
+            ScalingGroupForGroup.group.in_(
+                sa.select(Group.id).where(Group.domain_name == actor.domain_name)
+            )
+        ),
+    )
 
 
 SUBJECTS: Mapping[Resource, _Subject] = MappingProxyType(
@@ -64,6 +108,14 @@ SUBJECTS: Mapping[Resource, _Subject] = MappingProxyType(
         Resource.DOMAIN: _Subject(
             own=lambda a: sa.false(),  # nobody owns a domain; DOMAIN scope reads the actor's
             in_domain=lambda a: Domain.name == a.domain_name,
+        ),
+        Resource.SCALING_GROUP: _Subject(
+            own=lambda a: ScalingGroup.name.in_(_scaling_groups_of(a)),
+            in_domain=lambda a: ScalingGroup.name.in_(_scaling_groups_in(a)),
+        ),
+        Resource.ERROR_LOG: _Subject(  # an entry is its request's user's; none: no user's
+            own=lambda a: ErrorLog.user == a.user_uuid,
+            in_domain=lambda a: ErrorLog.user.in_(_owners_within(a)),
         ),
     }
 )

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from backendai.common.errors import GraphQLError, InvalidRequest
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
+from backendai.manager.context import ManagerContext
 from backendai.manager.gql.limits import MAX_ROWS
 from backendai.manager.services.auth import Principal
 
@@ -33,6 +34,9 @@ class GQLContext:
     # multiply one response (and the loop's time to render it) without bound.
     max_rows: int = MAX_ROWS
     rows: int = 0
+    # The manager's services, for mutations that need more than the database (hashing a
+    # password, asking an agent); None where a test runs resolvers on a bare session.
+    manager: ManagerContext | None = None
 
     def charge(self, rows: Sequence[T]) -> Sequence[T]:
         """``rows``, counted against the query's row budget."""

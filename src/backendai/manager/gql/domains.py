@@ -140,3 +140,8 @@ async def resolve_groups(
     if is_active is not None:
         q = q.where(Group.is_active.is_(is_active))
     return [GroupNode.build(g) for g in ctx.charge((await ctx.db.execute(q)).scalars().all())]
+
+
+async def domain_node(ctx: GQLContext, name: str) -> DomainNode:
+    """The domain as a node (a mutation's answer about the domain it changed)."""
+    return (await _domain_nodes(ctx, [await ctx.db.get_one(Domain, name)]))[0]

@@ -166,3 +166,15 @@ async def resolve_keypairs(
 ) -> list[KeyPairNode]:
     result = await resolve_keypair_list(info, MAX_PAGE, 0, domain_name, email, is_active)
     return result.items
+
+
+async def keypair_node(ctx: GQLContext, access_key: str) -> KeyPairNode:
+    """The keypair as a node, its secret shown as ``READ_SECRET`` allows."""
+    row = (
+        await ctx.db.execute(
+            sa.select(KeyPair, User)
+            .join(User, User.uuid == KeyPair.user)
+            .where(KeyPair.access_key == access_key)
+        )
+    ).one()
+    return (await _nodes(ctx, [(row[0], row[1])]))[0]

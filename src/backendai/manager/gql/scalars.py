@@ -25,3 +25,15 @@ JSON_STRING_SCALAR = strawberry.scalar(
     parse_value=_load,
     description="A JSON value encoded as a string.",
 )
+
+
+# Integers past GraphQL's 32-bit Int (sizes in bytes, timeouts), as Backend.AI's BigInt; the
+# schema maps the NewType to the scalar below, as for JSONString.
+BigInt = NewType("BigInt", int)
+
+BIG_INT_SCALAR = strawberry.scalar(
+    name="BigInt",
+    serialize=int,
+    parse_value=int,
+    description="An integer that may exceed 32 bits.",
+)

@@ -19,8 +19,21 @@ from backendai.manager.gql import domains as domain_q
 from backendai.manager.gql import keypairs as keypair_q
 from backendai.manager.gql import sessions as session_q
 from backendai.manager.gql import users as user_q
+from backendai.manager.gql.agents import AgentQuery
+from backendai.manager.gql.identity_mutations import IdentityMutation
+from backendai.manager.gql.images import ImageMutation, ImageQuery
 from backendai.manager.gql.limits import QueryLimits
-from backendai.manager.gql.scalars import JSON_STRING_SCALAR, JSONString
+from backendai.manager.gql.org_mutations import OrgMutation
+from backendai.manager.gql.presets import PresetMutation, PresetQuery
+from backendai.manager.gql.resource_policies import ResourcePolicyMutation, ResourcePolicyQuery
+from backendai.manager.gql.scalars import (
+    BIG_INT_SCALAR,
+    JSON_STRING_SCALAR,
+    BigInt,
+    JSONString,
+)
+from backendai.manager.gql.scaling_groups import ScalingGroupMutation, ScalingGroupQuery
+from backendai.manager.gql.storage import StorageQuery
 
 
 @strawberry.type
@@ -59,8 +72,23 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QUERIES: tuple[type, ...] = (CoreQuery,)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (
+    CoreQuery,
+    ImageQuery,
+    ResourcePolicyQuery,
+    PresetQuery,
+    ScalingGroupQuery,
+    AgentQuery,
+    StorageQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    IdentityMutation,
+    ImageMutation,
+    OrgMutation,
+    ResourcePolicyMutation,
+    PresetMutation,
+    ScalingGroupMutation,
+)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
@@ -68,6 +96,9 @@ Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
 schema = _Schema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(auto_camel_case=False, scalar_map={JSONString: JSON_STRING_SCALAR}),
+    config=StrawberryConfig(
+        auto_camel_case=False,
+        scalar_map={JSONString: JSON_STRING_SCALAR, BigInt: BIG_INT_SCALAR},
+    ),
     extensions=[QueryLimits, lambda: AddValidationRules([MaxIntrospectionDepthRule])],
 )

@@ -161,3 +161,8 @@ async def resolve_users(
 ) -> list[UserNode]:
     result = await resolve_user_list(info, MAX_PAGE, 0, domain_name, group_id, is_active, status)
     return result.items
+
+
+async def user_node(ctx: GQLContext, user_uuid: uuid.UUID) -> UserNode:
+    """The user as a node (a mutation's answer about the user it changed)."""
+    return (await _nodes(ctx, [await ctx.db.get_one(User, user_uuid)]))[0]

@@ -15,13 +15,15 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.agent_protocol import KernelCreated, KernelCreateRequest
+from backendai.common.agent_protocol import DotfileSpec, KernelCreated, KernelCreateRequest
 from backendai.common.errors import AgentError, InvalidRequest
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import load_for_update, transition
+from backendai.manager.services.dotfiles import session_dotfiles
+from backendai.manager.services.error_logs import ErrorReport, record
 from backendai.manager.services.session_control import KernelHandle, SessionControl
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 LAUNCHABLE = frozenset({S.SCHEDULED, S.PREPARING, S.PULLING})
 
 
-def _request(s: Session, k: Kernel) -> KernelCreateRequest:
+def _request(s: Session, k: Kernel, dotfiles: list[DotfileSpec]) -> KernelCreateRequest:
     return KernelCreateRequest(
         kernel_id=k.id,
         session_id=s.id,
@@ -42,6 +44,7 @@ def _request(s: Session, k: Kernel) -> KernelCreateRequest:
         bootstrap_script=s.bootstrap_script,
         startup_command=s.startup_command,
         preopen_ports=[int(p) for p in k.preopen_ports],
+        dotfiles=dotfiles,
     )
 
 
@@ -61,7 +64,9 @@ class KernelLauncher:
             if s.status is S.SCHEDULED:
                 await transition(db, s, S.PREPARING, reason="preparing")
             kernels = list(await db.scalars(sa.select(Kernel).where(Kernel.session_id == s.id)))
-            jobs = [(KernelHandle(k.id, k.agent, k.agent_addr), _request(s, k))
+            dotfiles = await session_dotfiles(db, s.access_key, s.group_id, s.domain_name)
+            user = s.user_uuid
+            jobs = [(KernelHandle(k.id, k.agent, k.agent_addr), _request(s, k, dotfiles))
                     for k in kernels if k.agent and k.agent_addr]  # fmt: skip
         created: list[tuple[KernelHandle, KernelCreated]] = []
         for handle, req in jobs:
@@ -70,6 +75,10 @@ class KernelLauncher:
             except (AgentError, InvalidRequest) as e:
                 log.warning("starting kernel %s on %s failed: %s", handle.kernel_id,
                             handle.agent_id, e)  # fmt: skip
+                await record(self._db, ErrorReport(
+                    f"Starting kernel {handle.kernel_id} failed: {e.msg or e}",
+                    source=f"agent:{handle.agent_id}", user=user,
+                ))  # fmt: skip
                 await self._control.fail(
                     session_id, "failed-to-start", f"The agent {handle.agent_id} could not "
                     f"start the container: {e.msg or e}"

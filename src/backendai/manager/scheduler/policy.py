@@ -76,20 +76,27 @@ def _place(
 
 def fifo_first_fit(snapshot: Snapshot) -> Plan:
     free = {a.id: a.free for a in snapshot.agents}
+    used = dict(snapshot.keypair_used)
     assignments: list[Assignment] = []
     left: list[PendingSession] = []
     for s in snapshot.pending:
-        placed = None if _not_yet(s, snapshot) else _place(s, snapshot.agents, free)
+        held = _not_yet(s, snapshot) or over_policy(s, used)
+        placed = None if held else _place(s, snapshot.agents, free)
         if isinstance(placed, AgentState):
             assignments.append(Assignment(s.id, placed.id, s.requested))
             free[placed.id] = free[placed.id] - s.requested
+            used[s.access_key] = used.get(s.access_key, ResourceSlot()) + s.requested
         else:
             left.append(s)
     # Reasons for the sessions left waiting, against what is free after this pass.
     waiting = {}
     for position, s in enumerate(left, start=1):
         placed = _place(s, snapshot.agents, free)
-        reason = _not_yet(s, snapshot) or (placed if isinstance(placed, str) else "")
+        reason = (
+            _not_yet(s, snapshot)
+            or over_policy(s, used)
+            or (placed if isinstance(placed, str) else "")
+        )
         waiting[s.id] = Waiting(reason or "waiting for the next scheduling pass", position)
     return Plan(tuple(assignments), waiting)
 
@@ -98,3 +105,26 @@ def _not_yet(s: PendingSession, snapshot: Snapshot) -> str:
     if s.starts_at is not None and s.starts_at > snapshot.now:
         return f"waits to start at {s.starts_at.isoformat()}"
     return ""
+
+
+def over_policy(s: PendingSession, used: Mapping[str, ResourceSlot]) -> str:
+    """Why the keypair's resource policy does not let ``s`` start now ("" when it does): its
+    sessions together may hold no more than the policy's total slots."""
+    limit = s.keypair_limit
+    if limit is None:
+        return ""
+    held = used.get(s.access_key, ResourceSlot())
+    over = [
+        name
+        for name in limit
+        if s.requested.get_amount(name) > 0
+        and held.get_amount(name) + s.requested.get_amount(name) > limit.get_amount(name)
+    ]
+    if not over:
+        return ""
+    parts = "; ".join(
+        f"{format_amount(n, limit.get_amount(n))} {n} (its sessions hold "
+        f"{format_amount(n, held.get_amount(n))})"
+        for n in over
+    )
+    return f"the keypair's resource policy allows in total {parts}"

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 TOUCH_EVERY = timedelta(seconds=10)
 IDLE_REASON = "idle-timeout"
+LIFETIME_REASON = "max-session-lifetime"
 
 
 class IdleReaper:
@@ -65,14 +66,39 @@ class IdleReaper:
                 if timeout > 0 and now - (last_activity or changed) > timedelta(seconds=timeout)
             ]
 
+    async def expired_sessions(self, now: datetime) -> list[uuid.UUID]:
+        """Sessions running longer than their keypair policy's ``max_session_lifetime``
+        (seconds since creation; 0 means no limit)."""
+        async with self._db() as db:
+            rows = await db.execute(
+                sa.select(
+                    Session.id, Session.created_at, KeyPairResourcePolicy.max_session_lifetime
+                )
+                .join(KeyPair, KeyPair.access_key == Session.access_key)
+                .join(KeyPairResourcePolicy, KeyPairResourcePolicy.name == KeyPair.resource_policy)
+                .where(
+                    Session.status == SessionStatus.RUNNING,
+                    KeyPairResourcePolicy.max_session_lifetime > 0,
+                )
+            )
+            return [
+                sid
+                for sid, created_at, lifetime in rows
+                if now - created_at > timedelta(seconds=lifetime)
+            ]
+
     async def sweep(self, now: datetime | None = None) -> list[uuid.UUID]:
-        """Terminate every session idle for longer than its timeout; returns them."""
-        idle = await self.idle_sessions(now or utcnow())
-        for session_id in idle:
-            log.info("terminating session %s: idle for too long", session_id)
+        """Terminate every session idle for longer than its timeout, or running longer than
+        its lifetime; returns them."""
+        now = now or utcnow()
+        idle = await self.idle_sessions(now)
+        expired = [s for s in await self.expired_sessions(now) if s not in idle]
+        reasons = {s: IDLE_REASON for s in idle} | {s: LIFETIME_REASON for s in expired}
+        for session_id, reason in reasons.items():
+            log.info("terminating session %s: %s", session_id, reason)
             try:
-                await self._control.terminate(session_id, reason=IDLE_REASON)
+                await self._control.terminate(session_id, reason=reason)
             except Exception:
-                log.exception("could not terminate the idle session %s", session_id)
+                log.exception("could not terminate the session %s (%s)", session_id, reason)
             self._touched.pop(session_id, None)
-        return idle
+        return [*idle, *expired]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -17,10 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backendai.common.agent_protocol import ImageInfo
+from backendai.common.agent_protocol import LABEL_IMAGE_OWNER, PRIVATE_IMAGE_PREFIX, ImageInfo
 from backendai.common.errors import ImageNotFound, InvalidRequest
 from backendai.common.slots import SLOT_TYPES, parse_amount
+from backendai.manager.authz import Action, Actor
 from backendai.manager.db.models import Image, ImageAlias
+from backendai.manager.services import image_access
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,15 @@ def split_name(name: str) -> tuple[str, str, str]:
 
 def is_session_image(info: ImageInfo) -> bool:
     return LABEL_KERNELSPEC in info.labels
+
+
+def private_owner(info: ImageInfo) -> uuid.UUID | None:
+    """The owner of a private image (its label); None for a public one. A name in the private
+    namespace without a valid owner label is nobody's image: ValueError."""
+    label = info.labels.get(LABEL_IMAGE_OWNER)
+    if label is None and not info.name.startswith(PRIVATE_IMAGE_PREFIX):
+        return None
+    return uuid.UUID(str(label))
 
 
 def min_resources(labels: dict[str, str]) -> dict[str, Any]:
@@ -77,14 +89,22 @@ async def register(db: AsyncSession, images: Iterable[ImageInfo], architecture: 
     for info in images:
         if not is_session_image(info):
             continue
+        try:
+            owner = private_owner(info)
+        except ValueError:
+            log.warning("ignoring the image %s: a private name without a valid owner", info.name)
+            continue
         registry, repository, tag = split_name(info.name)
         canonical = info.name if ":" in info.name.rsplit("/", 1)[-1] else f"{info.name}:{tag}"
         row = await db.scalar(
             sa.select(Image).where(Image.name == canonical, Image.architecture == architecture)
         )
         if row is None:
-            row = Image(name=canonical, architecture=architecture)
+            # A private image is never made public here, nor a public one private.
+            row = Image(name=canonical, architecture=architecture, owner_user=owner)
             db.add(row)
+        elif row.owner_user != owner:
+            continue
         row.registry_name, row.image, row.tag = registry, repository, tag
         row.config_digest, row.size_bytes = info.digest[:128], info.size_bytes
         if row.labels != info.labels:
@@ -100,7 +120,13 @@ async def register(db: AsyncSession, images: Iterable[ImageInfo], architecture: 
 
 
 async def refresh_default_aliases(db: AsyncSession) -> None:
-    images = list(await db.scalars(sa.select(Image).order_by(Image.name, Image.architecture)))
+    images = list(
+        await db.scalars(
+            sa.select(Image)
+            .where(Image.owner_user.is_(None))  # private images get no default aliases
+            .order_by(Image.name, Image.architecture)
+        )
+    )
     by_repo: dict[str, list[Image]] = defaultdict(list)
     for img in images:
         by_repo[img.image].append(img)
@@ -129,8 +155,13 @@ def _ensure_alias(db: AsyncSession, aliases: dict[str, ImageAlias], alias: str, 
         aliases[alias] = row
 
 
-async def resolve(db: AsyncSession, ref: str) -> Image:
-    """The image ``ref`` names: a full name, a full name without tag (``latest``), or an alias."""
+async def resolve(
+    db: AsyncSession, ref: str, actor: Actor | None = None, action: Action = Action.USE
+) -> Image:
+    """The image ``ref`` names: a full name, a full name without tag (``latest``), or an alias.
+
+    With ``actor``: only an image the actor may ``action``; another's private image is not
+    found."""
     ref = ref.strip()
     candidates = [ref]
     last = ref.rsplit("/", 1)[-1]
@@ -140,21 +171,24 @@ async def resolve(db: AsyncSession, ref: str) -> Image:
         candidates.append(ref[: -len(LATEST) - 1])
     for name in candidates:
         img = await db.scalar(sa.select(Image).where(Image.name == name).limit(1))
+        if img is None:
+            alias = await db.get(ImageAlias, name)
+            img = None if alias is None else await db.get(Image, alias.image_id)
         if img is not None:
-            return img
-        alias = await db.get(ImageAlias, name)
-        if alias is not None:
-            img = await db.get(Image, alias.image_id)
-            if img is not None:
+            if actor is None or await image_access.permits(db, actor, action, img):
                 return img
-    raise await _not_found(db, ref)
+            break
+    raise await _not_found(db, ref, actor)
 
 
-async def _not_found(db: AsyncSession, ref: str) -> ImageNotFound:
-    known = sorted(set(await db.scalars(sa.select(Image.name))))
+async def _not_found(db: AsyncSession, ref: str, actor: Actor | None = None) -> ImageNotFound:
+    shown = Image.owner_user.is_(None) if actor is None else image_access.visible(actor)
+    known = sorted(set(await db.scalars(sa.select(Image.name).where(shown))))
     rows = (
         await db.execute(
-            sa.select(ImageAlias.alias, Image.name).join(Image, Image.id == ImageAlias.image_id)
+            sa.select(ImageAlias.alias, Image.name)
+            .join(Image, Image.id == ImageAlias.image_id)
+            .where(shown)
         )
     ).all()
     aliases = {alias: name for alias, name in sorted(rows)}

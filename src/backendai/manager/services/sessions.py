@@ -28,8 +28,9 @@ from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Image, Kernel, KeyPair, Session
 from backendai.manager.events import EventBus, EventName, Subscription
 from backendai.manager.lifecycle import FINAL_STATUSES, LIVE_STATUSES, enqueue
-from backendai.manager.services import images
+from backendai.manager.services import images, scaling_groups
 from backendai.manager.services.auth import Principal
+from backendai.manager.services.manager_status import ensure_running
 from backendai.manager.services.session_checks import (
     Owner,
     check_capacity,
@@ -122,7 +123,7 @@ class SessionService:
         now = utcnow()
         async with self._db() as db:
             owner = await load_owner(db, principal, req.owner_access_key)
-            image = await images.resolve(db, req.image)
+            image = await images.resolve(db, req.image, principal)
             existing = await self._existing(db, owner.access_key, name)
             if existing is not None and existing.status is S.TERMINATING:
                 # Its name is free once its containers are gone (`rm` answers before that).
@@ -132,12 +133,16 @@ class SessionService:
                 return await self._reuse(db, existing, image, req)
             group_id = await resolve_group(db, owner, req.domain, req.group)
             slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
-            await check_capacity(db, slots, req.config.scaling_group)
+            scaling_group = await scaling_groups.for_session(
+                db, domain_name=owner.domain_name, group_id=group_id,
+                access_key=owner.access_key, requested=req.config.scaling_group, slots=slots,
+            )  # fmt: skip
+            await check_capacity(db, slots, scaling_group)
             starts_at = parse_starts_at(req.starts_at, now)
         session = Session(
             id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
             domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
-            access_key=owner.access_key, scaling_group_name=req.config.scaling_group,
+            access_key=owner.access_key, scaling_group_name=scaling_group,
             image=image.name, requested_slots=slots.to_json(), occupying_slots={},
             resource_opts=opts, environ=dict(req.config.environ),
             vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
@@ -156,6 +161,7 @@ class SessionService:
                 if existing is None:
                     # Counted under the owner's lock, in the transaction that inserts: two
                     # concurrent creates can no longer both see room for one more session.
+                    await ensure_running(db)  # a frozen manager starts no new sessions
                     await check_quota(db, owner)
                     await enqueue(db, session, [kernel], reason="user-requested")
             if existing is not None:  # created by a concurrent request meanwhile

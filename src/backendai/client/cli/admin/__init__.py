@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import click
 
+from .agents import agent, agents
 from .domains import domain, domains
+from .editions import show_license, watcher
+from .etcd import etcd
 from .groups import group, groups
+from .images import alias_image, dealias_image, delete_image, images, rescan_images
 from .keypairs import keypair, keypairs
+from .resource_policies import keypair_resource_policies, keypair_resource_policy
+from .resources import resources
+from .scaling_groups import list_scaling_groups, scaling_group, scaling_groups
 from .sessions import session, sessions
+from .storage import storage, storage_list
 from .users import user, users
 
 
@@ -23,4 +31,13 @@ def admin(ctx: click.Context) -> None:
 
 
 for command in (domain, domains, group, groups, keypair, keypairs, session, sessions, user, users):
+    admin.add_command(command)
+for command in (images, rescan_images, alias_image, dealias_image, delete_image):
+    admin.add_command(command)
+for command in (
+    agent, agents, keypair_resource_policy, keypair_resource_policies, list_scaling_groups,
+    resources, scaling_group, scaling_groups, storage, storage_list,
+):  # fmt: skip
+    admin.add_command(command)
+for command in (etcd, show_license, watcher):
     admin.add_command(command)

@@ -1,0 +1,137 @@
+"""GraphQL agents: ``agent``, ``agent_list`` and ``agents`` (``admin agent(s)``), with what
+each agent offers, what its kernels occupy now, its status and its images."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import strawberry
+from strawberry.types import Info
+
+from backendai.common.errors import InvalidRequest, NotFound
+from backendai.common.statuses import AgentStatus
+from backendai.manager.authz import Action, Resource
+from backendai.manager.db.models import Agent, Kernel
+from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
+from backendai.manager.gql.scalars import BigInt, JSONString
+from backendai.manager.lifecycle import OCCUPYING_STATUSES
+from backendai.manager.scheduler.snapshot import occupancy
+
+
+@strawberry.type
+class AgentNode:
+    id: str
+    status: str
+    status_changed: datetime | None
+    region: str
+    scaling_group: str
+    schedulable: bool
+    available_slots: JSONString
+    occupied_slots: JSONString
+    addr: str
+    architecture: str
+    first_contact: datetime
+    lost_at: datetime | None
+    last_heartbeat: datetime | None
+    version: str
+    compute_plugins: JSONString
+    images: list[str]
+    hardware_metadata: JSONString
+    live_stat: JSONString | None
+    cpu_cur_pct: float | None
+    mem_cur_bytes: BigInt | None
+    compute_containers: int
+
+
+def _node(a: Agent, occupied: dict[str, str], containers: int) -> AgentNode:
+    return AgentNode(
+        id=a.id, status=a.status.value, status_changed=a.status_changed, region=a.region,
+        scaling_group=a.scaling_group, schedulable=a.schedulable,
+        available_slots=JSONString(dict(a.available_slots)), occupied_slots=JSONString(occupied),
+        addr=a.addr, architecture=a.architecture, first_contact=a.first_contact,
+        lost_at=a.lost_at, last_heartbeat=a.last_heartbeat, version=a.version,
+        compute_plugins=JSONString(dict(a.compute_plugins)), images=sorted(a.images),
+        hardware_metadata=JSONString({}), live_stat=None, cpu_cur_pct=None, mem_cur_bytes=None,
+        compute_containers=containers,
+    )  # fmt: skip
+
+
+async def _nodes(ctx: GQLContext, agents: list[Agent]) -> list[AgentNode]:
+    """Occupancy as the agents' live kernels hold it now (not the stored column, which only
+    ``recalculate-usage`` and the scheduler write)."""
+    used = await occupancy(ctx.db, [a.id for a in agents])
+    rows = await ctx.db.execute(
+        sa.select(Kernel.agent, sa.func.count())
+        .where(Kernel.agent.in_([a.id for a in agents]), Kernel.status.in_(OCCUPYING_STATUSES))
+        .group_by(Kernel.agent)
+    )
+    counts: dict[str | None, int] = {agent_id: n for agent_id, n in rows}
+    return [_node(a, used[a.id].to_json(), int(counts.get(a.id, 0))) for a in agents]
+
+
+def _status(status: str | None) -> AgentStatus | None:
+    if status is None:
+        return None
+    try:
+        return AgentStatus(status.upper())
+    except ValueError as e:
+        known = ", ".join(s.value for s in AgentStatus)
+        raise InvalidRequest(f"Unknown agent status {status!r}; known: {known}.") from e
+
+
+def _query(ctx: GQLContext, status: str | None, scaling_group: str | None) -> sa.Select[Any]:
+    ctx.visible(Resource.AGENT, Action.LIST)  # refuses a role that may not list agents
+    q = sa.select(Agent)
+    wanted = _status(status)
+    if wanted is not None:
+        q = q.where(Agent.status == wanted)
+    if scaling_group is not None:
+        q = q.where(Agent.scaling_group == scaling_group)
+    return q
+
+
+@strawberry.type
+class AgentList:
+    items: list[AgentNode]
+    total_count: int
+
+
+async def resolve_agent(info: Info[GQLContext, None], agent_id: str) -> AgentNode | None:
+    ctx = info.context
+    ctx.visible(Resource.AGENT, Action.READ)
+    agent = await ctx.db.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"No agent with the id {agent_id!r}.")
+    return (await _nodes(ctx, [agent]))[0]
+
+
+async def resolve_agent_list(
+    info: Info[GQLContext, None],
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    scaling_group: str | None = None,
+    filter: str | None = None,
+    order: str | None = None,
+) -> AgentList:
+    ctx = info.context
+    limit, offset = page(limit, offset)
+    q = _query(ctx, status, scaling_group)
+    total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
+    rows = list(await ctx.db.scalars(q.order_by(Agent.id).limit(limit).offset(offset)))
+    return AgentList(items=await _nodes(ctx, list(ctx.charge(rows))), total_count=total or 0)
+
+
+async def resolve_agents(
+    info: Info[GQLContext, None], status: str | None = None, scaling_group: str | None = None
+) -> list[AgentNode]:
+    return (await resolve_agent_list(info, MAX_PAGE, 0, status, scaling_group)).items
+
+
+@strawberry.type
+class AgentQuery:
+    agent: AgentNode | None = strawberry.field(resolver=resolve_agent)
+    agent_list: AgentList = strawberry.field(resolver=resolve_agent_list)
+    agents: list[AgentNode] = strawberry.field(resolver=resolve_agents)

@@ -1,0 +1,72 @@
+"""GraphQL storage volumes: ``storage_volume`` and ``storage_volume_list`` (``admin storage``,
+``admin storage-list``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from strawberry.types import Info
+
+from backendai.manager.gql.context import GQLContext, page
+from backendai.manager.gql.scalars import JSONString
+from backendai.manager.services import storage_volumes as service
+from backendai.manager.services.storage_volumes import StorageVolume
+
+
+@strawberry.type
+class StorageVolumeNode:
+    id: str
+    backend: str
+    path: str
+    fsprefix: str
+    capabilities: list[str]
+    hardware_metadata: JSONString
+    performance_metric: JSONString
+    usage: JSONString
+
+    @staticmethod
+    def build(v: StorageVolume) -> StorageVolumeNode:
+        return StorageVolumeNode(
+            id=v.id, backend=v.backend, path=v.path, fsprefix=v.fsprefix,
+            capabilities=list(v.capabilities), hardware_metadata=JSONString(v.hardware_metadata),
+            performance_metric=JSONString(v.performance_metric), usage=JSONString(v.usage),
+        )  # fmt: skip
+
+
+@strawberry.type
+class StorageVolumeList:
+    items: list[StorageVolumeNode]
+    total_count: int
+
+
+def _data_dir(ctx: GQLContext) -> Path:
+    return ctx.manager.settings.data_dir if ctx.manager is not None else Path(".")
+
+
+async def resolve_storage_volume(info: Info[GQLContext, None], id: str) -> StorageVolumeNode:
+    ctx = info.context
+    volume = await service.get_volume(ctx.db, ctx.principal, _data_dir(ctx), id)
+    return StorageVolumeNode.build(volume)
+
+
+async def resolve_storage_volume_list(
+    info: Info[GQLContext, None],
+    limit: int,
+    offset: int,
+    filter: str | None = None,
+    order: str | None = None,
+) -> StorageVolumeList:
+    ctx = info.context
+    limit, offset = page(limit, offset)
+    volumes = await service.list_volumes(ctx.db, ctx.principal, _data_dir(ctx))
+    shown = ctx.charge(volumes[offset : offset + limit])
+    return StorageVolumeList(
+        items=[StorageVolumeNode.build(v) for v in shown], total_count=len(volumes)
+    )
+
+
+@strawberry.type
+class StorageQuery:
+    storage_volume: StorageVolumeNode = strawberry.field(resolver=resolve_storage_volume)
+    storage_volume_list: StorageVolumeList = strawberry.field(resolver=resolve_storage_volume_list)
