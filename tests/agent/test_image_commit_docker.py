@@ -81,7 +81,7 @@ async def test_commit_keeps_the_system_and_leaves_home_and_session_out(
     kid = kernel["kernel_id"]
     backend = DockerBackend()
     try:
-        # What `sudo pip install` would do: a file under /usr/local (root's, so as root).
+        # What `pip install` does: a file under /usr/local (the session user's in our image).
         code = await backend.exec_stream(
             kernel["container_id"],
             [
@@ -89,7 +89,6 @@ async def test_commit_keeps_the_system_and_leaves_home_and_session_out(
                 "-c",
                 "mkdir -p /usr/local/share/mine && echo installed > /usr/local/share/mine/f",
             ],
-            user="0",
         )
         assert code == 0
     finally:
