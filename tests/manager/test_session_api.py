@@ -139,7 +139,8 @@ async def test_pending_reason_names_the_shortage(
     await platform.ctx.scheduler.run_pass()
     s = await session_row(platform, body["sessionId"])
     assert s.status is SessionStatus.PENDING
-    assert s.status_info == "no agent has 2 free cpu (largest free: 1)"
+    assert s.status_info == "needs 2 cpu; the most free on any agent of group default is 1"
+    assert s.status_data["scheduler"]["predicate"] == "agent_capacity"
     resp = await platform.signed("DELETE", "/session/big-1")
     assert resp.status == 200
     await wait_status(platform, body["sessionId"], SessionStatus.RUNNING)

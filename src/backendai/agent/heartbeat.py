@@ -79,7 +79,8 @@ async def build_heartbeat(
         scaling_group=settings.scaling_group,
         version=__version__,
         architecture=platform.machine(),
-        available_slots=capacity.slots(),
+        available_slots=registry.devices.available_slots(),
+        compute_plugins=registry.devices.reports(),
         containers=await registry.container_infos(),
         images=images,
     )

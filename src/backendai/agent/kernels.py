@@ -18,18 +18,27 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from backendai.agent.backends.protocol import ContainerBackend, ContainerRecord
 from backendai.agent.claims import Claim, all_claims, read_claim, take_over
+from backendai.agent.devices import (
+    DeviceSet,
+    KernelDevices,
+    add_to_spec,
+    attached_devices,
+    from_label,
+    load_devices,
+)
 from backendai.agent.dotfiles import write_dotfiles
 from backendai.agent.errors import ContainerNotFound, KernelCreationFailed, KernelNotFound
 from backendai.agent.files import KernelFiles
 from backendai.agent.fstree import remove_tree
 from backendai.agent.layout import (
     LABEL_AGENT_PORTS,
+    LABEL_DEVICES,
     LABEL_NETWORK,
     LABEL_POOL,
     LABEL_SERVICE_PORTS,
@@ -79,6 +88,7 @@ class Kernel:
     # stop can say why, whichever of the runner's last frame and the container's death is first.
     out_of_memory: bool = False
     network: str | None = None  # its session's network; None: the engine's default (older)
+    devices: KernelDevices = field(default_factory=dict)  # what device plugins gave it
 
     def memory_limit(self, fallback: int | None = None) -> str:
         limit = self.slots.get("mem") or fallback
@@ -94,6 +104,7 @@ class Kernel:
             container_id=self.container_id,
             service_ports=self.service_ports,
             occupied_slots=self.slots,
+            attached_devices=attached_devices(self.devices),
         )
 
 
@@ -104,8 +115,10 @@ class KernelRegistry:
         backend: ContainerBackend,
         capacity: Capacity,
         networks: SessionNetworks | None = None,
+        devices: DeviceSet | None = None,
     ) -> None:
         self.settings, self.backend = settings, backend
+        self.devices = devices or load_devices(settings, capacity)
         self.networks = networks or SessionNetworks(settings, backend)
         self.kernels: dict[uuid.UUID, Kernel] = {}
         self.cores = CoreAllocator(capacity.cores)
@@ -244,11 +257,13 @@ class KernelRegistry:
         container_id = None
         try:
             spec = build_spec(s, req, mounts, cores, service_ports, network)
+            held = self.devices.allocate(req.kernel_id, req.slots)  # released by _discard
+            add_to_spec(spec, self.devices, held)
             container_id = await self.backend.create(spec)
             network = await asyncio.shield(making)
             kernel = Kernel(
                 req.kernel_id, req.session_id, container_id, paths, req.slots, mounts,
-                service_ports, network=network,
+                service_ports, network=network, devices=held,
             )  # fmt: skip
             self.kernels[req.kernel_id] = kernel
             await self.backend.start(container_id)
@@ -299,6 +314,7 @@ class KernelRegistry:
                     network = await making
             self.networks.release_soon(network)  # off the path of the destroy
             self.cores.release(kernel_id)
+            self.devices.release(kernel_id)
             for root in roots:
                 await asyncio.to_thread(remove_tree, root, ignore_errors=True)
         finally:
@@ -418,9 +434,11 @@ class KernelRegistry:
             mounts=record.mounts,
             service_ports=ports,
             network=network,
+            devices=from_label(record.labels.get(LABEL_DEVICES)),
         )
         kernel.with_host_ports(record.ports)
         self.cores.adopt(kernel_id, record.cpuset)
+        self.devices.restore(kernel_id, kernel.devices)
         if network is not None:
             self.networks.adopt(network, kernel.session_id)
         self.kernels[kernel_id] = kernel

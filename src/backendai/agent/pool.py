@@ -120,6 +120,9 @@ class WarmPool:
             and (int(parse_amount("mem", shmem)) if shmem else self.settings.default_shmem)
             == self.settings.default_shmem
             and Decimal(req.slots.get("cpu", "1")) > 0
+            # Devices (GPUs) are given at container creation: a kernel that needs any starts
+            # a container of its own.
+            and not any(Decimal(v) > 0 for k, v in req.slots.items() if k not in ("cpu", "mem"))
         )
 
     def take(self, req: KernelCreateRequest) -> PoolMember | None:

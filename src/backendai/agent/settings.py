@@ -140,6 +140,20 @@ class AgentSettings(ProcessSettings):
         ),
     )
 
+    mock_cuda_devices: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "Fake CUDA devices the mock cuda plugin offers (cuda.device and fractional "
+            "cuda.shares, 1 share = 1 device), for testing GPU scheduling on machines without "
+            "GPUs; containers are told what they got in MOCK_CUDA_* variables. 0: off."
+        ),
+    )
+    mock_cuda_memory: int = Field(
+        default=16 * 2**30, gt=0, description="Bytes of memory of each fake CUDA device."
+    )
+
     @field_validator("file_ops_per_kernel")
     @classmethod
     def _below_workers(cls, v: int, info: ValidationInfo) -> int:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from backendai.common.devices import DeviceReport
+
 AGENT_TOKEN_HEADER = "X-BackendAI-Agent-Token"
 
 # Labels every container of ours carries, so an agent can tell its own from anything else.
@@ -130,6 +132,9 @@ class AgentHeartbeat(BaseModel):
     version: str
     architecture: str = "x86_64"
     available_slots: dict[str, str]
+    compute_plugins: dict[str, DeviceReport] = Field(
+        default_factory=dict, description="Each device plugin's devices and what is free on each."
+    )
     containers: list[ContainerInfo]
     images: list[ImageInfo]
 

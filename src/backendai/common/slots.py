@@ -144,6 +144,12 @@ class ResourceSlot(Mapping[str, Decimal]):
         negative = [name for name, amount in parsed.items() if amount < 0]
         if negative:
             raise InvalidRequest(f"Resource amounts must not be negative: {', '.join(negative)}.")
+        partial = [n for n, a in parsed.items() if n.endswith(".device") and a % 1 != 0]
+        if partial:
+            raise InvalidRequest(
+                f"{', '.join(partial)} counts whole devices: ask for a whole number of them, "
+                "or for a fraction of one device with cuda.shares."
+            )
         return cls(parsed)
 
     @classmethod

@@ -50,6 +50,7 @@ def create_app(
             await upgrade(settings.database_url)
         engine = create_engine(settings.database_url, busy_timeout=settings.db_busy_timeout)
         ctx = ManagerContext.build(settings, engine)
+        await ctx.start()
         app[CONTEXT_KEY] = ctx
         loops = [
             Periodic("lost-agents", ctx.agents.mark_lost, ctx.agents.lost_check_interval),

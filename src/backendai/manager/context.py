@@ -8,7 +8,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backendai.manager.agent_client import AgentClient, load_agent_token
+from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.events import EventBus, MemoryEventBus, session_factory
+from backendai.manager.events_redis import RedisEventBus
 from backendai.manager.scheduler.dispatcher import Scheduler
 from backendai.manager.scheduler.launcher import KernelLauncher
 from backendai.manager.services.agents import AgentRegistry
@@ -44,10 +46,16 @@ class ManagerContext:
     shared_config: SharedConfig
     dotfiles: DotfileService
     error_logs: ErrorLogService
+    lease: ManagerLease
 
     @classmethod
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
-        bus = MemoryEventBus()
+        lease = ManagerLease(engine)
+        bus: EventBus = (
+            RedisEventBus(settings.redis_url, lease.id)
+            if settings.event_bus == "redis"
+            else MemoryEventBus()
+        )
         db = session_factory(engine, bus)
         agent_client = AgentClient(
             load_agent_token(settings), settings.agent_request_timeout, settings.agent_retry_window
@@ -57,12 +65,14 @@ class ManagerContext:
         def trigger() -> None:
             for scheduler in triggers:
                 scheduler.trigger()
+            bus.wake_peers()
 
-        control = SessionControl(db, agent_client, on_release=trigger)
+        control = SessionControl(db, agent_client, on_release=trigger, lease=lease)
         scheduler = Scheduler(
-            db, KernelLauncher(db, agent_client, control), settings.scheduler_interval
+            db, KernelLauncher(db, agent_client, control, lease), settings.scheduler_interval
         )
         triggers.append(scheduler)
+        bus.on_peer_wake(scheduler.trigger)
         return cls(
             settings=settings,
             engine=engine,
@@ -95,7 +105,13 @@ class ManagerContext:
             shared_config=SharedConfig(db),
             dotfiles=DotfileService(db),
             error_logs=ErrorLogService(db),
+            lease=lease,
         )
+
+    async def start(self) -> None:
+        """Before serving: hold this manager's lease and connect the event bus."""
+        await self.lease.acquire()
+        await self.events.start()
 
     async def close(self) -> None:
         self.auth.close()
@@ -103,6 +119,8 @@ class ManagerContext:
         await self.agents.close()
         await self.control.close()
         await self.agent_client.close()
+        await self.events.aclose()
+        await self.lease.release()
 
 
 CONTEXT_KEY = web.AppKey("manager_context", ManagerContext)

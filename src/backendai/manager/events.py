@@ -4,8 +4,8 @@ Events are published after the transaction that caused them commits: ``lifecycle
 on the database session (its ``info`` outbox) and ``OutboxSession`` hands them to the bus on
 commit, or drops them on rollback, so a listener never hears of a change that did not happen.
 
-``MemoryEventBus`` serves one manager process. A Redis variant, for several managers, would
-implement the same ``EventBus`` protocol.
+``MemoryEventBus`` serves one manager process; ``events_redis.RedisEventBus`` (setting
+``event_bus = "redis"``) implements the same ``EventBus`` protocol for several managers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +31,8 @@ SUBSCRIBER_QUEUE_SIZE = 1024
 
 class EventName(StrEnum):
     SESSION_ENQUEUED = "session_enqueued"
+    # A PENDING session's reason for waiting changed (the reason is the event's ``reason``).
+    SESSION_PENDING = "session_pending"
     SESSION_SCHEDULED = "session_scheduled"
     SESSION_PREPARING = "session_preparing"
     SESSION_STARTED = "session_started"
@@ -105,6 +107,22 @@ class EventBus(Protocol):
 
     def close(self) -> None:
         """End every subscription (their ``get`` raises EOFError)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect (a shared bus); called once before the manager serves."""
+        ...
+
+    async def aclose(self) -> None:
+        """``close``, then let go of connections and background tasks."""
+        ...
+
+    def wake_peers(self) -> None:
+        """Tell the other managers that resources were freed (their schedulers pass soon)."""
+        ...
+
+    def on_peer_wake(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when another manager says resources were freed."""
         ...
 
 
@@ -188,6 +206,18 @@ class MemoryEventBus:
         for sub in list(self._subscribers):
             sub.close()
         self._subscribers.clear()
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def wake_peers(self) -> None:
+        pass  # no peers in process
+
+    def on_peer_wake(self, callback: Callable[[], None]) -> None:
+        pass
 
 
 class OutboxSession(orm.Session):

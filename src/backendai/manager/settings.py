@@ -40,7 +40,10 @@ class ManagerSettings(ProcessSettings):
     )
     event_bus: Literal["memory", "redis"] = Field(
         default="memory",
-        description="memory for a single manager; redis when several managers share events.",
+        description=(
+            "memory for a single manager; redis (at redis_url) when several managers share "
+            "events and wake each other's schedulers."
+        ),
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Used with redis.")
     auth_clock_skew: int = Field(

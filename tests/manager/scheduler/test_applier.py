@@ -57,4 +57,8 @@ async def test_concurrent_plans_do_not_over_allocate(
     async with factory() as db:
         s = await db.get_one(Session, pending[1])
     assert s.status_info == "no agent has 3 free cpu (largest free: 1)"
-    assert s.status_data == {"scheduler": {"reason": s.status_info, "queue_position": 2}}
+    assert s.status_data == {
+        "scheduler": {
+            "reason": s.status_info, "predicate": "", "queue_position": 2, "estimated_start": None
+        }
+    }  # fmt: skip

@@ -48,7 +48,7 @@ def test_no_head_of_line_blocking_and_reasons() -> None:
     plan = fifo_first_fit(snap)
     assert [a.session_id.int for a in plan.assignments] == [2]
     w1, w3 = plan.waiting[uuid.UUID(int=1)], plan.waiting[uuid.UUID(int=3)]
-    assert w1.reason == "no agent has 4 free cpu (largest free: 1)" and w1.position == 1
+    assert w1.reason == "needs 4 cpu; the most free on any agent is 1" and w1.position == 1
     assert w3.position == 2
 
 
@@ -57,6 +57,7 @@ def test_reasons_for_missing_agents_images_and_start_times() -> None:
     assert "no agent is available" in plan.waiting[uuid.UUID(int=1)].reason
     plan = fifo_first_fit(Snapshot(NOW, (_pending(1, image="other:1"),), (_agent("a"),)))
     assert plan.waiting[uuid.UUID(int=1)].reason == "no available agent has the image other:1"
+    assert plan.waiting[uuid.UUID(int=1)].predicate == "image"
     later = _pending(1, starts_at=NOW + timedelta(hours=1))
     plan = fifo_first_fit(Snapshot(NOW, (later,), (_agent("a"),)))
     assert plan.assignments == () and "waits to start" in plan.waiting[uuid.UUID(int=1)].reason

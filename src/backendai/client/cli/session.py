@@ -47,6 +47,14 @@ OWNER_HINT = 'If you are an admin, use "-o" / "--owner" option to terminate othe
     help="Create the session for this access key (admins only).",
 )
 @scheduling_options(with_startup_command=True)
+@click.option(
+    "--count",
+    metavar="N",
+    type=click.IntRange(1, 100),
+    default=1,
+    help="Create N identical sessions, NAME-1 to NAME-N, each queued on its own "
+    "(all or none); returns once they are queued.",
+)
 @env_option
 @extra_options
 @resource_options
@@ -60,6 +68,7 @@ def start(
     enqueue_only: bool,
     max_wait: int,
     no_reuse: bool,
+    count: int,
     env: tuple[str, ...],
     bootstrap_script: IO[str] | None,
     tag: str | None,
@@ -105,7 +114,12 @@ def start(
             bootstrap_script=bootstrap_script.read() if bootstrap_script else None,
             tag=tag,
             preopen_ports=parse_ports(preopen),
+            count=count,
         )
+    if count > 1:
+        for one in cs.batch:
+            print_info(f"Session {one.name} (ID {one.id}) is {one.status}.")
+        return
     sid = cs.id
     if cs.status == "RUNNING":
         state = "created and ready" if cs.created else "already running and ready"

@@ -132,8 +132,12 @@ class ComputeSession(FileTransfer[M]):
         scaling_group: str | None = None,
         owner_access_key: str | None = None,
         preopen_ports: Sequence[int] | None = None,
+        count: int = 1,
     ) -> ComputeSession[M]:
         """Create a session, or reuse the running one with this name and image.
+
+        With ``count`` above 1: create that many identical sessions NAME-1..NAME-count, all or
+        none, and return once they are queued; the first is returned, all are in ``.batch``.
 
         Without ``name`` a random ``pysdk-<hex>`` name is used. The server waits until the
         session runs (unless ``enqueue_only``, or ``max_wait`` seconds pass); check
@@ -175,7 +179,28 @@ class ComputeSession(FileTransfer[M]):
             "startupCommand": startup_command,
             "image": image,
         }
+        if count != 1:
+            body["count"] = count
         data = (await Request(self.session, "POST", "/session", json=body).fetch()).json()
+        if count != 1:
+            created = data.get("sessions") if isinstance(data, dict) else None
+            if not isinstance(created, list) or not created:
+                raise BackendClientError(f"The server did not return the sessions: {data!r}")
+            batch = [self._created(item, owner_access_key, domain, group) for item in created]
+            batch[0].batch = batch
+            return batch[0]
+        return self._created(data, owner_access_key, domain, group, name)
+
+    def _created(
+        self,
+        data: Any,
+        owner_access_key: str | None,
+        domain: str | None,
+        group: str | None,
+        name: str | None = None,
+    ) -> ComputeSession[M]:
+        """The session a create request answered with."""
+        name = name or str(data.get("sessionName") or "")
         try:
             session_id = UUID(str(data["sessionId"]))
         except (KeyError, TypeError, ValueError) as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 from backendai.client.exceptions import BackendClientError
@@ -34,6 +34,8 @@ class SessionBase(FunctionGroup[M]):
         self.created = False
         self.status: str | None = None
         self.service_ports: list[dict[str, Any]] = []
+        # get_or_create(count=N > 1): the N sessions queued, this one first.
+        self.batch: list[Self] = []
         self.domain: str | None = None
         self.group: str | None = None
 

@@ -34,6 +34,9 @@ async def session_from_request(
 
 async def create(request: web.Request) -> web.Response:
     params = await parse_params(request, CreateSessionRequest)
+    if params.count > 1:
+        batch = await context_of(request).sessions.create_batch(principal_of(request), params)
+        return web.json_response({"sessions": [r.wire() for r in batch]}, status=201)
     result = await context_of(request).sessions.create(principal_of(request), params)
     return web.json_response(result.wire(), status=201 if result.created else 200)
 

@@ -31,6 +31,9 @@ class KeyPairResourcePolicyNode:
     max_vfolder_size: BigInt
     idle_timeout: BigInt
     allowed_vfolder_hosts: list[str]
+    max_pending_session_count: int = strawberry.field(
+        description="Sessions that may wait (PENDING) beyond max_concurrent_sessions."
+    )
 
     @staticmethod
     def build(p: KeyPairResourcePolicy) -> KeyPairResourcePolicyNode:
@@ -44,6 +47,7 @@ class KeyPairResourcePolicyNode:
             max_vfolder_count=p.max_vfolder_count, max_vfolder_size=BigInt(p.max_vfolder_size),
             idle_timeout=BigInt(p.idle_timeout),
             allowed_vfolder_hosts=sorted(p.allowed_vfolder_hosts or {}),
+            max_pending_session_count=p.max_pending_session_count,
         )  # fmt: skip
 
 
@@ -58,6 +62,7 @@ class CreateKeyPairResourcePolicyInput:
     idle_timeout: BigInt
     allowed_vfolder_hosts: list[str] | None = None
     max_session_lifetime: int | None = 0
+    max_pending_session_count: int | None = 0
 
 
 @strawberry.input
@@ -71,6 +76,7 @@ class ModifyKeyPairResourcePolicyInput:
     idle_timeout: BigInt | None = None
     allowed_vfolder_hosts: list[str] | None = None
     max_session_lifetime: int | None = None
+    max_pending_session_count: int | None = None
 
 
 def _props(data: object) -> PolicyProps:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
+from backendai.common.errors import InvalidRequest
 from backendai.manager.api.params import validate
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import ScalingGroup
@@ -17,7 +18,21 @@ from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.mutating import committed
 from backendai.manager.gql.scalars import JSONString
 from backendai.manager.services import scaling_groups as service
+from backendai.manager.services.scaling_group_capacity import (
+    Capacities,
+    GroupCapacity,
+    capacities,
+    parse_status,
+)
 from backendai.manager.services.scaling_groups import ScalingGroupProps
+
+
+def _agent_count(root: ScalingGroupNode, status: str = "ALIVE") -> int:
+    return root.capacity_in(status).agent_count
+
+
+def _agent_slots(root: ScalingGroupNode, status: str = "ALIVE") -> JSONString:
+    return JSONString(root.capacity_in(status).to_json())
 
 
 @strawberry.type
@@ -31,14 +46,30 @@ class ScalingGroupNode:
     driver_opts: JSONString
     scheduler: str
     scheduler_opts: JSONString
+    capacity: strawberry.Private[Capacities] = strawberry.field(default_factory=dict)
+    agent_count_by_status: int = strawberry.field(
+        resolver=_agent_count, description="How many agents of this status the group has."
+    )
+    agent_total_resource_slots_by_status: JSONString = strawberry.field(
+        resolver=_agent_slots,
+        description="The group's capacity and occupancy: the sums of the available_slots and "
+        "occupied_slots of its agents of this status.",
+    )
+
+    def capacity_in(self, status: str) -> GroupCapacity:
+        try:
+            wanted = parse_status(status)
+        except ValueError as e:
+            raise InvalidRequest(str(e)) from None
+        return self.capacity.get(self.name, {}).get(wanted) or GroupCapacity()
 
     @staticmethod
-    def build(g: ScalingGroup) -> ScalingGroupNode:
+    def build(g: ScalingGroup, capacity: Capacities | None = None) -> ScalingGroupNode:
         return ScalingGroupNode(
             name=g.name, description=g.description, is_active=g.is_active,
             created_at=g.created_at, wsproxy_addr=g.wsproxy_addr, driver=g.driver,
             driver_opts=JSONString(dict(g.driver_opts)), scheduler=g.scheduler,
-            scheduler_opts=JSONString(dict(g.scheduler_opts)),
+            scheduler_opts=JSONString(dict(g.scheduler_opts)), capacity=capacity or {},
         )  # fmt: skip
 
 
@@ -110,8 +141,9 @@ async def resolve_scaling_groups(
         q = q.where(ScalingGroup.name == name)
     if is_active is not None:
         q = q.where(ScalingGroup.is_active.is_(is_active))
-    rows = list(await ctx.db.scalars(q))
-    return [ScalingGroupNode.build(g) for g in ctx.charge(rows)]
+    rows = ctx.charge(list(await ctx.db.scalars(q)))
+    capacity = await capacities(ctx.db, [g.name for g in rows])
+    return [ScalingGroupNode.build(g, capacity) for g in rows]
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest
+from backendai.common.pending import PendingReason, pending_status_info
 from backendai.common.statuses import SessionStatus
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Group, Kernel, Session, User
@@ -101,6 +102,12 @@ class ComputeSessionNode:
     status_info: str | None
     status_data: JSONString | None
     status_changed: datetime | None
+    queue_position: int | None = strawberry.field(
+        description="A PENDING session's place in its resource group's queue (1: next)."
+    )
+    estimated_start: datetime | None = strawberry.field(
+        description="When a PENDING session is expected to start, where that can be derived."
+    )
     result: str
     created_at: datetime
     terminated_at: datetime | None
@@ -133,6 +140,11 @@ def _node(
     s: Session, group_name: str | None, email: str | None, kernels: list[Kernel]
 ) -> ComputeSessionNode:
     main = next((k for k in kernels if k.cluster_role == "main"), None)
+    pending = (
+        PendingReason.from_status_data(s.status_data, s.status_info)
+        if s.status is SessionStatus.PENDING
+        else None
+    )
     return ComputeSessionNode(
         id=main.id if main else s.id,
         session_id=s.id,
@@ -153,9 +165,13 @@ def _node(
         access_key=s.access_key,
         scaling_group=s.scaling_group_name,
         status=s.status.value,
-        status_info=s.status_info,
+        status_info=pending_status_info(
+            s.status.value, s.status_info, s.status_data, s.scaling_group_name
+        ),
         status_data=JSONString(s.status_data) if s.status_data else None,
         status_changed=s.status_changed,
+        queue_position=pending.queue_position if pending else None,
+        estimated_start=pending.estimated_start if pending else None,
         result=s.result.value,
         created_at=s.created_at,
         terminated_at=s.terminated_at,

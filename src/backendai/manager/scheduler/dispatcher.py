@@ -2,8 +2,9 @@
 reporting) and periodically; and the kernel launches that follow a pass.
 
 Passes never overlap inside one manager; several managers are kept apart by the applier's row
-locks. Sessions left SCHEDULED or PREPARING without a launch in progress (a manager restart, a
-crashed launch) are launched again on the next pass.
+locks, and each session is launched by the one manager that claims it (see ``launcher``).
+Sessions left SCHEDULED or PREPARING without a launch in progress (a manager restart, a crashed
+launch) are launched again on the next pass.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import asyncio
 import logging
 import uuid
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.manager.background import Periodic
 from backendai.manager.db.meta import utcnow
-from backendai.manager.db.models import Session
 from backendai.manager.scheduler.applier import apply_plan
-from backendai.manager.scheduler.launcher import LAUNCHABLE, KernelLauncher
+from backendai.manager.scheduler.launcher import KernelLauncher
 from backendai.manager.scheduler.policy import SchedulingPolicy, fifo_first_fit
 from backendai.manager.scheduler.snapshot import load_snapshot
 
@@ -59,9 +58,7 @@ class Scheduler:
             plan = self._policy(snapshot) if snapshot.pending else None
             scheduled = await apply_plan(self._db, plan) if plan else []
             async with self._db() as db:
-                launchable = list(
-                    await db.scalars(sa.select(Session.id).where(Session.status.in_(LAUNCHABLE)))
-                )
+                launchable = await self._launcher.launchable(db)
             for session_id in launchable:
                 if session_id not in self._launching:
                     self._start_launch(session_id)

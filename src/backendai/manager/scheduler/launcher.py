@@ -5,6 +5,12 @@ manager restart does no harm, and an agent that does not answer (it may be resta
 asked again for ``agent_retry_window`` seconds. When the agent fails, the session becomes ERROR
 with the agent's reason and the container is destroyed; when the session was terminated while
 its container was being created, the new container is destroyed at once.
+
+Several managers may pass over the same SCHEDULED session: the one whose transaction turns it
+PREPARING, under the session's row lock, claims it (``ManagerLease``) and is the only one that
+launches it. A PREPARING session is launched again only when the manager that claimed it is
+gone (or it is this one and no launch is in progress), and that re-claim happens under the
+same lock.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from backendai.common.agent_protocol import DotfileSpec, KernelCreated, KernelCr
 from backendai.common.errors import AgentError, InvalidRequest
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
+from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import load_for_update, transition
@@ -50,11 +57,35 @@ def _request(s: Session, k: Kernel, dotfiles: list[DotfileSpec]) -> KernelCreate
 
 class KernelLauncher:
     def __init__(
-        self, db: async_sessionmaker[AsyncSession], agents: AgentClient, control: SessionControl
+        self,
+        db: async_sessionmaker[AsyncSession],
+        agents: AgentClient,
+        control: SessionControl,
+        lease: ManagerLease | None = None,
     ) -> None:
         self._db = db
         self._agents = agents
         self._control = control
+        self._lease = lease or ManagerLease(None)
+
+    async def launchable(self, db: AsyncSession) -> list[uuid.UUID]:
+        """Sessions this manager may launch: SCHEDULED ones, and those left PREPARING or
+        PULLING by a manager that is gone (or by this one)."""
+        await self._lease.refresh()
+        rows = (
+            await db.execute(
+                sa.select(Session.id, Session.status, Session.status_data).where(
+                    Session.status.in_(LAUNCHABLE)
+                )
+            )
+        ).all()
+        owners = {self._lease.owner(data) for _, status, data in rows if status is not S.SCHEDULED}
+        alive = {o for o in owners if o != self._lease.id and await self._lease.alive(db, o)}
+        return [
+            sid
+            for sid, status, data in rows
+            if status is S.SCHEDULED or self._lease.owner(data) not in alive
+        ]
 
     async def launch(self, session_id: uuid.UUID) -> None:
         async with self._db() as db, db.begin():
@@ -62,7 +93,12 @@ class KernelLauncher:
             if s is None or s.status not in LAUNCHABLE:
                 return
             if s.status is S.SCHEDULED:
-                await transition(db, s, S.PREPARING, reason="preparing")
+                await transition(db, s, S.PREPARING, reason="preparing", data=self._lease.claim())
+            else:
+                owner = self._lease.owner(s.status_data)
+                if owner != self._lease.id and await self._lease.alive(db, owner):
+                    return  # another manager is launching it
+                s.status_data = self._lease.claim(s.status_data)
             kernels = list(await db.scalars(sa.select(Kernel).where(Kernel.session_id == s.id)))
             dotfiles = await session_dotfiles(db, s.access_key, s.group_id, s.domain_name)
             user = s.user_uuid

@@ -116,6 +116,9 @@ class AgentRegistry:
         agent.version, agent.architecture, agent.last_heartbeat = hb.version, hb.architecture, now
         if agent.available_slots != capacity:
             agent.available_slots = capacity
+        plugins = {k: r.model_dump(mode="json") for k, r in hb.compute_plugins.items()}
+        if agent.compute_plugins != plugins:
+            agent.compute_plugins = plugins
         if agent.images != image_names:
             agent.images = image_names
         await db.flush()

@@ -46,6 +46,7 @@ class PolicyProps(BaseModel):
     total_resource_slots: dict[str, Any] | None = None
     max_session_lifetime: int | None = Field(default=None, ge=0)
     max_concurrent_sessions: int | None = Field(default=None, ge=0)
+    max_pending_session_count: int | None = Field(default=None, ge=0)
     max_containers_per_session: int | None = Field(default=None, ge=1)
     max_vfolder_count: int | None = Field(default=None, ge=0)
     max_vfolder_size: int | None = Field(default=None, ge=0)

@@ -1,11 +1,13 @@
-"""The checks a new session passes: owner, group and resources that some agent could ever give
-before anything is written, and the owner's quota in the transaction that inserts the session.
-Each failure is a clear 4xx."""
+"""The checks a new session passes at submit: owner, group, dependencies, and resources that
+some agent and its policies could ever give, before anything is written; and the most sessions
+the owner may hold, in the transaction that inserts the session. Each failure is a clear 4xx
+naming the limit. Whether a session may start now is the scheduler's (``scheduler.predicates``):
+what could fit later waits as PENDING."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,9 +19,10 @@ from backendai.common.errors import (
     InvalidRequest,
     PermissionDenied,
     QuotaExceeded,
+    SessionNotFound,
 )
 from backendai.common.slots import ResourceSlot, format_amount, parse_amount
-from backendai.common.statuses import SessionStatus, UserRole
+from backendai.common.statuses import SessionResult, SessionStatus, UserRole
 from backendai.manager.authz import Action
 from backendai.manager.db.models import (
     Group,
@@ -32,7 +35,7 @@ from backendai.manager.db.models import (
     User,
 )
 from backendai.manager.lifecycle import LIVE_STATUSES
-from backendai.manager.scheduler.snapshot import alive_agents
+from backendai.manager.scheduler.snapshot import alive_agents, limit_for, scope_totals
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.session_lookup import owner_access_key
 
@@ -141,16 +144,22 @@ async def check_capacity(db: AsyncSession, slots: ResourceSlot, scaling_group: s
 
 
 async def check_quota(db: AsyncSession, owner: Owner) -> None:
-    """Refuse a session past the keypair policy's max_concurrent_sessions. Only true while the
-    caller holds the owner's keypair row lock and inserts in the same transaction: a count read
-    outside it let 45 concurrent creates past a limit of 30."""
-    limit = await db.scalar(
-        sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
-            KeyPairResourcePolicy.name == owner.resource_policy
+    """Refuse a session past what the keypair may hold at all: max_concurrent_sessions placed
+    plus max_pending_session_count waiting for the concurrency limit. (Whether it may start
+    is the scheduler's concurrency predicate.) Only true while the caller holds the owner's
+    keypair row lock and inserts in the same transaction: a count read outside it let 45
+    concurrent creates past a limit of 30."""
+    row = (
+        await db.execute(
+            sa.select(
+                KeyPairResourcePolicy.max_concurrent_sessions,
+                KeyPairResourcePolicy.max_pending_session_count,
+            ).where(KeyPairResourcePolicy.name == owner.resource_policy)
         )
-    )
-    if not limit or limit <= 0:
+    ).first()
+    if row is None or not row[0] or row[0] <= 0:
         return
+    limit = row[0] + max(row[1] or 0, 0)
     running = await db.scalar(
         sa.select(sa.func.count())
         .select_from(Session)
@@ -160,6 +169,90 @@ async def check_quota(db: AsyncSession, owner: Owner) -> None:
         )
     )
     if (running or 0) >= limit:
+        waits = f" ({row[0]} at once, {row[1]} more waiting)" if row[1] else ""
         raise QuotaExceeded(
-            f"You already have {running} sessions and your limit is {limit}; terminate one first."
+            f"You already have {running} sessions and your limit is {limit}{waits}; terminate "
+            "one first.",
+            data={"limit": "max_concurrent_sessions", "max_concurrent_sessions": row[0],
+                  "max_pending_session_count": row[1]},
+        )  # fmt: skip
+
+
+async def check_policy_totals(
+    db: AsyncSession, owner: Owner, group_id: uuid.UUID, slots: ResourceSlot
+) -> None:
+    """Refuse at once a session that asks for more than its keypair's policy, its group or its
+    domain allows in total: it could never start, whatever ends."""
+    policy = (
+        await db.execute(
+            sa.select(
+                KeyPairResourcePolicy.total_resource_slots,
+                KeyPairResourcePolicy.default_for_unspecified,
+            ).where(KeyPairResourcePolicy.name == owner.resource_policy)
+        )
+    ).first()
+    limits: list[tuple[str, str, ResourceSlot | None]] = [
+        ("keypair_resource_policy", f"the keypair's resource policy {owner.resource_policy}",
+         limit_for((policy[0], policy[1]) if policy else None, slots.to_json())),
+    ]  # fmt: skip
+    totals = await scope_totals(db, [group_id], [owner.domain_name])
+    limits.append(("group_resource_limit", "the group", totals.get(("group", str(group_id)))))
+    limits.append(("domain_resource_limit", f"the domain {owner.domain_name}",
+                   totals.get(("domain", owner.domain_name))))  # fmt: skip
+    for predicate, who, limit in limits:
+        if limit is None:
+            continue
+        over = [n for n in limit if slots.get_amount(n) > limit.get_amount(n)]
+        if over:
+            parts = "; ".join(
+                f"{format_amount(n, slots.get_amount(n))} {n} (allowed in total: "
+                f"{format_amount(n, limit.get_amount(n))})"
+                for n in over
+            )
+            raise QuotaExceeded(
+                f"This session could never start: it asks for {parts}, more than {who} "
+                "allows in total. Ask for less.",
+                data={"limit": predicate, "resources": slots.to_json()},
+            )
+
+
+async def resolve_dependencies(
+    db: AsyncSession, owner: Owner, refs: Sequence[str]
+) -> list[uuid.UUID]:
+    """The owner's sessions named (by id or name) in ``refs``. One that already failed or was
+    cancelled is refused: the new session could never start."""
+    found: list[uuid.UUID] = []
+    for ref in dict.fromkeys(refs):
+        try:
+            by = Session.id == uuid.UUID(ref)
+        except ValueError:
+            by = Session.name == ref
+        dep = await db.scalar(
+            sa.select(Session)
+            .where(by, Session.access_key == owner.access_key)
+            .order_by(Session.created_at.desc())
+            .limit(1)
+        )
+        if dep is None:
+            raise SessionNotFound(f"No session {ref!r} of yours to depend on.")
+        failed = dep.status in (SessionStatus.ERROR, SessionStatus.CANCELLED) or (
+            dep.status is SessionStatus.TERMINATED and dep.result is SessionResult.FAILURE
+        )
+        if failed:
+            raise InvalidRequest(
+                f"This session could never start: its dependency {dep.name} ended as "
+                f"{dep.status.value} without success.",
+                data={"dependency": str(dep.id)},
+            )
+        found.append(dep.id)
+    return found
+
+
+def check_priority(principal: Principal, priority: int) -> None:
+    """Only administrators may move a session ahead of (or behind) others."""
+    if priority and not principal.is_admin_key and principal.role not in (
+        UserRole.SUPERADMIN, UserRole.ADMIN
+    ):  # fmt: skip
+        raise PermissionDenied(
+            f"Only administrators may set a session's priority (you asked for {priority})."
         )

@@ -25,6 +25,7 @@ from backendai.common.errors import AgentError, InvalidRequest, SessionNotFound
 from backendai.common.statuses import SessionResult
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
+from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import FINAL_STATUSES, load_for_update, transition
 
@@ -62,10 +63,12 @@ class SessionControl:
         db: async_sessionmaker[AsyncSession],
         agents: AgentClient,
         on_release: Callable[[], None] = lambda: None,
+        lease: ManagerLease | None = None,
     ) -> None:
         self._db = db
         self._agents = agents
         self._on_release = on_release
+        self._lease = lease or ManagerLease(None)
         self._background: set[asyncio.Task[None]] = set()
 
     async def terminate(
@@ -98,7 +101,7 @@ class SessionControl:
                 await transition(db, s, S.TERMINATED, reason=reason, info=info, data=data)
                 return None
             if s.status is not S.TERMINATING:
-                await transition(db, s, S.TERMINATING, reason=reason)
+                await transition(db, s, S.TERMINATING, reason=reason, data=self._lease.claim())
         if forced:
             self._spawn(self._destroy_all(handles))
             return await self._finish(session_id, reason, [], None)
@@ -146,7 +149,7 @@ class SessionControl:
             s = await load_for_update(db, session_id)
             if s is None:
                 raise SessionNotFound(f"No session {session_id}.")
-            await transition(db, s, S.RESTARTING, reason="user-requested")
+            await transition(db, s, S.RESTARTING, reason="user-requested", data=self._lease.claim())
             handles = await kernel_handles(db, s.id)
         await self._restart_kernels(session_id, handles)
 
@@ -228,18 +231,23 @@ class SessionControl:
         TERMINATING session's containers are destroyed and it ends; a RESTARTING one's kernels
         are restarted. Both go on in the background, retrying agents that do not answer yet
         (they may be starting too). PENDING, SCHEDULED and PREPARING sessions are the
-        scheduler's: its first pass launches them again. Returns how many were resumed."""
+        scheduler's: its first pass launches them again. Sessions that another manager, still
+        running, is ending or restarting are left to it; the others are claimed, under their
+        row lock, so that two managers starting at once do not both resume one. Returns how
+        many were resumed."""
+        resumable = (S.TERMINATING, S.RESTARTING)
         async with self._db() as db:
-            rows = (
-                await db.execute(
-                    sa.select(Session.id, Session.status, Session.status_info).where(
-                        Session.status.in_([S.TERMINATING, S.RESTARTING])
-                    )
-                )
-            ).all()
-            work = [
-                (sid, status, info, await kernel_handles(db, sid)) for sid, status, info in rows
-            ]
+            ids = list(await db.scalars(sa.select(Session.id).where(Session.status.in_(resumable))))
+        work = []
+        for sid in ids:
+            async with self._db() as db, db.begin():
+                s = await load_for_update(db, sid)
+                if s is None or s.status not in resumable:
+                    continue
+                if await self._lease.alive(db, self._lease.owner(s.status_data)):
+                    continue
+                s.status_data = self._lease.claim(s.status_data)
+                work.append((sid, s.status, s.status_info, await kernel_handles(db, sid)))
         for session_id, status, info, handles in work:
             log.info("resuming %s session %s", status.value, session_id)
             if status is S.TERMINATING:

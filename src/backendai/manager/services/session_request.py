@@ -44,6 +44,9 @@ MAX_RESOURCE_ENTRIES = 16
 MAX_MOUNTS = 64
 MAX_START_DELAY = timedelta(days=366)
 MAX_WAIT_SECONDS = 30 * 86400
+MAX_DEPENDENCIES = 64
+MAX_PRIORITY = 100
+MAX_BATCH = 100  # sessions one request may create (the web UI's Sessions slider)
 _DELAY_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -164,6 +167,25 @@ class CreateSessionRequest(BaseModel):
     max_wait_seconds: Number = Field(default=0, ge=0, le=MAX_WAIT_SECONDS, alias="maxWaitSeconds")
     reuse_if_exists: bool = Field(default=True, alias="reuseIfExists")
     startup_command: str | None = Field(default=None, max_length=64 * 1024, alias="startupCommand")
+    dependencies: list[ShortText] = Field(
+        default_factory=list,
+        max_length=MAX_DEPENDENCIES,
+        description="Sessions (ids or names of the owner's sessions) that must end successfully "
+        "before this one starts; if one fails, this one is cancelled.",
+    )
+    priority: Number = Field(
+        default=0,
+        ge=-MAX_PRIORITY,
+        le=MAX_PRIORITY,
+        description="Higher first within the resource group's policy; only admins may set it.",
+    )
+    count: Number = Field(
+        default=1,
+        ge=1,
+        le=MAX_BATCH,
+        description="Create this many identical sessions, NAME-1 to NAME-count, each queued on "
+        "its own (all or none); the answer comes once they are queued.",
+    )
 
 
 def validate_name(name: str) -> None:
@@ -176,19 +198,23 @@ def validate_name(name: str) -> None:
 
 
 def parse_starts_at(value: str | None, now: datetime) -> datetime | None:
-    """An ISO 8601 moment or a delay like ``30m``, ``2h``, ``1d``; at most a year ahead."""
+    """An ISO 8601 moment or a delay like ``30m``, ``2h``, ``1d``, ``1h30m``; at most a year
+    ahead."""
     if not value:
         return None
     too_far = InvalidRequest(
         f"Invalid starts_at {value!r}: a session may start at most {MAX_START_DELAY.days} "
         "days from now."
     )
-    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)
-    if m:
-        digits = m.group(1).lstrip("0") or "0"
-        # More than 12 digits is past any allowed delay (and int() of thousands is slow).
-        seconds = int(digits) * _DELAY_SECONDS[m.group(2)] if len(digits) <= 12 else None
-        if seconds is None or seconds > MAX_START_DELAY.total_seconds():
+    if re.fullmatch(r"\s*(\d+\s*[smhd]\s*)+", value):
+        seconds = 0
+        for number, unit in re.findall(r"(\d+)\s*([smhd])", value):
+            digits = number.lstrip("0") or "0"
+            # More than 12 digits is past any allowed delay (and int() of thousands is slow).
+            if len(digits) > 12:
+                raise too_far
+            seconds += int(digits) * _DELAY_SECONDS[unit]
+        if seconds > MAX_START_DELAY.total_seconds():
             raise too_far
         return now + timedelta(seconds=seconds)
     try:
@@ -198,7 +224,7 @@ def parse_starts_at(value: str | None, now: datetime) -> datetime | None:
     except (ValueError, OverflowError) as e:
         raise InvalidRequest(
             f"Invalid starts_at {value!r}: use an ISO 8601 time such as "
-            "2030-01-31T09:00:00+00:00, or a delay like 30m, 2h or 1d."
+            "2030-01-31T09:00:00+00:00, or a delay like 30m, 2h, 1d or 1h30m."
         ) from e
     if moment - now > MAX_START_DELAY:
         raise too_far

@@ -1,11 +1,13 @@
 """Creating (or reusing) a session, and describing one (API_CONTRACT §2.1, §2.5).
 
 A create request is checked before anything is written: its fields (``session_request``),
-name, image, group and resources (including whether any alive agent could ever give them). The
-session is then added, PENDING, in one transaction that holds a lock on the owner's keypair
-row and, under it, re-checks the name and counts the owner's sessions against the concurrency
-limit, so that concurrent creates cannot overshoot it. A failed request leaves no row and
-reaches no agent.
+name, image, group, dependencies and resources (whether any alive agent, and its keypair's,
+group's and domain's totals, could ever give them). The session is then added, PENDING, in one
+transaction that holds a lock on the owner's keypair row and, under it, re-checks the name and
+counts the owner's sessions against what the keypair may hold at all (its concurrency limit
+plus the sessions it may keep waiting), so that concurrent creates cannot overshoot it. Whether
+and when it starts is the scheduler's (``scheduler.predicates``). A failed request leaves no
+row and reaches no agent.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import InvalidRequest, SessionAlreadyExists
+from backendai.common.pending import PendingReason, pending_status_info
 from backendai.common.statuses import SessionStatus as S
 from backendai.common.statuses import SessionType
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
-from backendai.manager.db.models import Image, Kernel, KeyPair, Session
+from backendai.manager.db.models import Image, Kernel, KeyPair, Session, SessionDependency
 from backendai.manager.events import EventBus, EventName, Subscription
 from backendai.manager.lifecycle import FINAL_STATUSES, LIVE_STATUSES, enqueue
 from backendai.manager.services import images, scaling_groups
@@ -34,9 +37,12 @@ from backendai.manager.services.manager_status import ensure_running
 from backendai.manager.services.session_checks import (
     Owner,
     check_capacity,
+    check_policy_totals,
+    check_priority,
     check_quota,
     load_owner,
     requested_resources,
+    resolve_dependencies,
     resolve_group,
 )
 from backendai.manager.services.session_request import (
@@ -52,7 +58,8 @@ _ENDING_WAIT_S = 30.0
 # Events of steps on the way (never a status a waiting request returns on): no re-read.
 _PROGRESS_EVENTS = frozenset(
     {
-        EventName.SESSION_ENQUEUED, EventName.SESSION_SCHEDULED, EventName.SESSION_PREPARING,
+        EventName.SESSION_ENQUEUED, EventName.SESSION_PENDING, EventName.SESSION_SCHEDULED,
+        EventName.SESSION_PREPARING,
         EventName.KERNEL_ENQUEUED, EventName.KERNEL_PREPARING, EventName.KERNEL_PULLING,
         EventName.KERNEL_CREATING,
     }
@@ -138,7 +145,10 @@ class SessionService:
                 access_key=owner.access_key, requested=req.config.scaling_group, slots=slots,
             )  # fmt: skip
             await check_capacity(db, slots, scaling_group)
+            await check_policy_totals(db, owner, group_id, slots)
+            depends_on = await resolve_dependencies(db, owner, req.dependencies)
             starts_at = parse_starts_at(req.starts_at, now)
+        check_priority(principal, req.priority)
         session = Session(
             id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
             domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
@@ -147,7 +157,7 @@ class SessionService:
             resource_opts=opts, environ=dict(req.config.environ),
             vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
             bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
-            starts_at=starts_at, created_at=now,
+            starts_at=starts_at, created_at=now, priority=req.priority,
         )  # fmt: skip
         kernel = Kernel(
             id=session.id, session_id=session.id, image=image.name,
@@ -164,6 +174,8 @@ class SessionService:
                     await ensure_running(db)  # a frozen manager starts no new sessions
                     await check_quota(db, owner)
                     await enqueue(db, session, [kernel], reason="user-requested")
+                    db.add_all(SessionDependency(session_id=session.id, depends_on=d)
+                               for d in depends_on)  # fmt: skip
             if existing is not None:  # created by a concurrent request meanwhile
                 async with self._db() as db:
                     return await self._reuse(db, existing, image, req)
@@ -171,6 +183,15 @@ class SessionService:
             if req.enqueue_only:
                 return CreateResult(session, True, S.PENDING.value, [])
             return await self._wait(sub, session.id, req.max_wait_seconds)
+
+    async def create_batch(
+        self, principal: Principal, req: CreateSessionRequest
+    ) -> list[CreateResult]:
+        """``req.count`` sessions NAME-1..NAME-N, queued (see ``session_batch``)."""
+        from backendai.manager.services.session_batch import create_batch
+
+        created = await create_batch(self._db, self._on_enqueue, principal, req)
+        return [CreateResult(s, True, s.status.value, []) for s in created]
 
     async def _existing(self, db: AsyncSession, access_key: str, name: str) -> Session | None:
         return await db.scalar(
@@ -252,6 +273,11 @@ class SessionService:
             k = await main_kernel(db, s.id)
         registry, _, tag = images.split_name(s.image)
         now = utcnow()
+        pending = (
+            PendingReason.from_status_data(s.status_data, s.status_info)
+            if s.status is S.PENDING
+            else None
+        )
         return {
             "domainName": s.domain_name,
             "groupId": str(s.group_id),
@@ -265,8 +291,15 @@ class SessionService:
             "occupiedShares": k.occupied_shares if k else {},
             "environ": s.environ,
             "status": s.status.value,
-            "statusInfo": s.status_info,
+            "statusInfo": pending_status_info(
+                s.status.value, s.status_info, s.status_data, s.scaling_group_name
+            ),
             "statusData": s.status_data,
+            "scalingGroup": s.scaling_group_name,
+            "queuePosition": pending.queue_position if pending else None,
+            "estimatedStart": (
+                pending.estimated_start.isoformat() if pending and pending.estimated_start else None
+            ),
             "age": int(((s.terminated_at or now) - s.created_at).total_seconds() * 1000),
             "creationTime": s.created_at.isoformat(),
             "terminationTime": s.terminated_at.isoformat() if s.terminated_at else None,

@@ -11,6 +11,7 @@ import click
 
 from ..connection import cli_session
 from ..pretty import print_done, print_warn
+from .agents import _slots as format_slots
 from .mutating import check_ok, failing_as
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +26,29 @@ FIELDS = [
     ("Scheduler", "scheduler"),
     ("Scheduler Opts", "scheduler_opts"),
 ]
+# Capacity and occupancy: the sums over the group's alive agents (Backend.AI 24.03.7's fields).
+COUNT_FIELD = "agent_count_by_status"
+SLOTS_FIELD = "agent_total_resource_slots_by_status"
+CAPACITY_LABELS = ["Alive Agents", "Capacity", "Occupied"]
+
+
+def _capacity(item: dict[str, Any]) -> list[Any]:
+    """The capacity columns of one group: its alive agents, their slots, what is in use."""
+    raw = item.get(SLOTS_FIELD)
+    try:
+        slots = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        slots = None
+    slots = slots if isinstance(slots, dict) else {}
+    return [
+        item.get(COUNT_FIELD),
+        format_slots(slots.get("available_slots") or {}) or "-",
+        format_slots(slots.get("occupied_slots") or {}) or "-",
+    ]
+
+
+def _fields() -> list[str]:
+    return [key for _, key in FIELDS] + [COUNT_FIELD, SLOTS_FIELD]
 
 
 @click.command()
@@ -48,11 +72,13 @@ def scaling_group(name: str | None) -> None:
     from tabulate import tabulate
 
     with cli_session() as session:
-        info = session.ScalingGroup.detail(name=name, fields=[key for _, key in FIELDS])
+        info = session.ScalingGroup.detail(name=name, fields=_fields())
     if info is None:
         print_warn("No such scaling group.")
         raise SystemExit(1)
-    click.echo(tabulate([(label, info.get(key)) for label, key in FIELDS], ("Field", "Value")))
+    rows = [(label, info.get(key)) for label, key in FIELDS]
+    rows += list(zip(CAPACITY_LABELS, _capacity(info), strict=True))
+    click.echo(tabulate(rows, ("Field", "Value")))
 
 
 @click.group(invoke_without_command=True)
@@ -64,12 +90,12 @@ def scaling_groups(ctx: click.Context) -> None:
     from tabulate import tabulate
 
     with cli_session() as session:
-        items = session.ScalingGroup.list(fields=[key for _, key in FIELDS])
+        items = session.ScalingGroup.list(fields=_fields())
     if not items:
         click.echo("There is no scaling group.")
         return
-    rows = [[item.get(key) for _, key in FIELDS] for item in items]
-    click.echo(tabulate(rows, headers=[label for label, _ in FIELDS]))
+    rows = [[item.get(key) for _, key in FIELDS] + _capacity(item) for item in items]
+    click.echo(tabulate(rows, headers=[label for label, _ in FIELDS] + CAPACITY_LABELS))
 
 
 def _opts(text: str, option: str) -> Any:

@@ -17,7 +17,12 @@ from backendai.manager.db.models.scaling import (
     ScalingGroupForGroup,
     ScalingGroupForKeyPair,
 )
-from backendai.manager.db.models.sessions import Kernel, Session, SessionStatusChange
+from backendai.manager.db.models.sessions import (
+    Kernel,
+    Session,
+    SessionDependency,
+    SessionStatusChange,
+)
 from backendai.manager.db.models.storage import SessionTemplate, VFolder
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "ScalingGroupForGroup",
     "ScalingGroupForKeyPair",
     "Session",
+    "SessionDependency",
     "SessionStatusChange",
     "SessionTemplate",
     "User",

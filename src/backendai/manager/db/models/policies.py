@@ -25,6 +25,9 @@ class KeyPairResourcePolicy(Base):
     total_resource_slots: Mapped[dict[str, str]] = mapped_column(default=dict)
     max_session_lifetime: Mapped[int] = mapped_column(default=0)
     max_concurrent_sessions: Mapped[int] = mapped_column(default=30)
+    # Sessions that may wait (PENDING) beyond max_concurrent_sessions; a create past both is
+    # refused at submit (0: none may wait for the concurrency limit).
+    max_pending_session_count: Mapped[int] = mapped_column(default=0, server_default="0")
     max_containers_per_session: Mapped[int] = mapped_column(default=1)
     max_vfolder_count: Mapped[int] = mapped_column(default=10)
     max_vfolder_size: Mapped[int] = mapped_column(sa.BigInteger, default=0)

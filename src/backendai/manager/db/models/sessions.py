@@ -15,6 +15,8 @@ from backendai.manager.db.meta import Base, StrEnumType, created_at_column, utcn
 
 class Session(Base):
     __tablename__ = "sessions"
+    # The scheduler reads PENDING sessions in priority and age order.
+    __table_args__ = (sa.Index("ix_sessions_pending_order", "status", "priority", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -107,3 +109,17 @@ class SessionStatusChange(Base):
     status: Mapped[SessionStatus] = mapped_column(StrEnumType(SessionStatus))
     reason: Mapped[str | None] = mapped_column(sa.String(256))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionDependency(Base):
+    """``session_id`` starts only after ``depends_on`` has ended successfully (TERMINATED with
+    result SUCCESS); it is cancelled when ``depends_on`` fails or is cancelled."""
+
+    __tablename__ = "session_dependencies"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -1,0 +1,149 @@
+"""Creating N identical sessions in one request (the web UI's "Sessions" slider, ``start
+--count N``): ``POST /session`` with ``count``.
+
+The sessions are named NAME-1 to NAME-N and each is queued on its own: the scheduler places
+each as room frees up, so some may run while others wait. The request is all or nothing: every
+check a single create makes is made once for the batch before anything is written, and the N
+rows are added in one transaction under the owner's keypair lock, so that a refusal (a bad
+field, a taken name, N above the keypair's concurrency limit) leaves no session behind. The
+answer comes as soon as they are queued: waiting for all N to run could wait forever when only
+some of them fit at a time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backendai.common.errors import InvalidRequest, QuotaExceeded, SessionAlreadyExists
+from backendai.common.statuses import SessionStatus as S
+from backendai.common.statuses import SessionType
+from backendai.manager.db.locks import lock_row
+from backendai.manager.db.meta import utcnow
+from backendai.manager.db.models import Kernel, KeyPair, KeyPairResourcePolicy, Session
+from backendai.manager.lifecycle import LIVE_STATUSES, enqueue
+from backendai.manager.services import images, scaling_groups
+from backendai.manager.services.auth import Principal
+from backendai.manager.services.manager_status import ensure_running
+from backendai.manager.services.session_checks import (
+    Owner,
+    check_capacity,
+    load_owner,
+    requested_resources,
+    resolve_group,
+)
+from backendai.manager.services.session_request import (
+    CreateSessionRequest,
+    parse_starts_at,
+    validate_name,
+)
+
+
+def batch_names(base: str, count: int) -> list[str]:
+    """``base-1`` .. ``base-count``, each a valid session name."""
+    names = [f"{base}-{i}" for i in range(1, count + 1)]
+    for name in names:
+        validate_name(name)
+    return names
+
+
+async def _concurrency_limit(db: AsyncSession, owner: Owner) -> int | None:
+    limit = await db.scalar(
+        sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
+            KeyPairResourcePolicy.name == owner.resource_policy
+        )
+    )
+    return limit if limit and limit > 0 else None
+
+
+def _too_many(count: int, limit: int, live: int = 0) -> QuotaExceeded:
+    have = f"you already have {live} and " if live else ""
+    return QuotaExceeded(
+        f"Cannot create {count} sessions at once: {have}the keypair resource policy's limit "
+        f"(max_concurrent_sessions) is {limit} concurrent sessions.",
+        data={"max_concurrent_sessions": limit, "count": count, "live": live},
+    )
+
+
+async def create_batch(
+    db_factory: async_sessionmaker[AsyncSession],
+    on_enqueue: Callable[[], None],
+    principal: Principal,
+    req: CreateSessionRequest,
+) -> list[Session]:
+    """Queue ``req.count`` sessions like ``req``, NAME-1..NAME-N; all of them or none."""
+    names = batch_names(req.name or f"pysdk-{secrets.token_hex(5)}", req.count)
+    if req.cluster_size != 1 or req.cluster_mode != "single-node":
+        raise InvalidRequest("Only single-container sessions (clusterSize 1) are supported.")
+    session_type = SessionType(req.type.upper())
+    if session_type is SessionType.BATCH and not req.startup_command:
+        raise InvalidRequest("A batch session needs a startupCommand to run.")
+    now = utcnow()
+    async with db_factory() as db:
+        owner = await load_owner(db, principal, req.owner_access_key)
+        image = await images.resolve(db, req.image, principal)
+        group_id = await resolve_group(db, owner, req.domain, req.group)
+        slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
+        scaling_group = await scaling_groups.for_session(
+            db, domain_name=owner.domain_name, group_id=group_id,
+            access_key=owner.access_key, requested=req.config.scaling_group, slots=slots,
+        )  # fmt: skip
+        await check_capacity(db, slots, scaling_group)
+        starts_at = parse_starts_at(req.starts_at, now)
+        limit = await _concurrency_limit(db, owner)
+    if limit is not None and req.count > limit:
+        raise _too_many(req.count, limit)  # could never all be live at once
+    sessions: list[tuple[Session, Kernel]] = []
+    for name in names:
+        s = Session(
+            id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
+            domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
+            access_key=owner.access_key, scaling_group_name=scaling_group,
+            image=image.name, requested_slots=slots.to_json(), occupying_slots={},
+            resource_opts=dict(opts), environ=dict(req.config.environ),
+            vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
+            bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
+            starts_at=starts_at, created_at=now,
+        )  # fmt: skip
+        k = Kernel(
+            id=s.id, session_id=s.id, image=image.name, architecture=image.architecture,
+            requested_slots=slots.to_json(), preopen_ports=list(req.config.preopen_ports),
+        )  # fmt: skip
+        sessions.append((s, k))
+    async with db_factory() as db, db.begin():
+        await lock_row(db, KeyPair.access_key, owner.access_key)
+        taken = list(
+            await db.scalars(
+                sa.select(Session.name).where(
+                    Session.access_key == owner.access_key,
+                    Session.name.in_(names),
+                    Session.status.in_(LIVE_STATUSES),
+                )
+            )
+        )
+        if taken:
+            raise SessionAlreadyExists(
+                f"Sessions named {', '.join(sorted(taken))} already exist; choose another name "
+                "or terminate them first (a batch never reuses sessions).",
+                data={"existing": sorted(taken)},
+            )
+        await ensure_running(db)
+        if limit is not None:
+            live = await db.scalar(
+                sa.select(sa.func.count())
+                .select_from(Session)
+                .where(
+                    Session.access_key == owner.access_key,
+                    Session.status.in_(LIVE_STATUSES - {S.ERROR}),
+                )
+            )
+            if (live or 0) + req.count > limit:
+                raise _too_many(req.count, limit, live or 0)
+        for s, k in sessions:
+            await enqueue(db, s, [k], reason="user-requested")
+    on_enqueue()
+    return [s for s, _ in sessions]
