@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backendai.common.statuses import SessionStatus
-from backendai.manager.services import sessions as sessions_module
+from backendai.manager.services import session_rows as session_rows_module
 from tests.fixtures.platform import ManagerHarness, running_manager
 from tests.manager.conftest import (
     count_sessions,
@@ -229,7 +229,7 @@ async def test_lookup_by_prefix_and_ambiguity(
 ) -> None:
     crafted = iter([uuid.UUID("abcd0000-0000-4000-8000-000000000001"),
                     uuid.UUID("abcd0000-0000-4000-8000-000000000002")])  # fmt: skip
-    monkeypatch.setattr(sessions_module, "uuid", SimpleNamespace(uuid4=lambda: next(crafted)))
+    monkeypatch.setattr(session_rows_module, "uuid", SimpleNamespace(uuid4=lambda: next(crafted)))
     for name in ("look-1", "look-2"):
         status, body = await create(platform, name, enqueueOnly=True)
         assert status == 201, body

@@ -13,34 +13,29 @@ some of them fit at a time.
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.errors import InvalidRequest, QuotaExceeded, SessionAlreadyExists
+from backendai.common.errors import QuotaExceeded, SessionAlreadyExists
 from backendai.common.statuses import SessionStatus as S
-from backendai.common.statuses import SessionType
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
-from backendai.manager.db.models import Kernel, KeyPair, KeyPairResourcePolicy, Session
+from backendai.manager.db.models import KeyPair, KeyPairResourcePolicy, Session, SessionDependency
 from backendai.manager.lifecycle import LIVE_STATUSES, enqueue
-from backendai.manager.services import images, scaling_groups
+from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.manager_status import ensure_running
 from backendai.manager.services.session_checks import (
     Owner,
-    check_capacity,
     load_owner,
-    requested_resources,
-    resolve_group,
 )
 from backendai.manager.services.session_request import (
     CreateSessionRequest,
-    parse_starts_at,
     validate_name,
 )
+from backendai.manager.services.session_rows import admit, session_rows, session_type_of
 
 
 def batch_names(base: str, count: int) -> list[str]:
@@ -77,43 +72,16 @@ async def create_batch(
 ) -> list[Session]:
     """Queue ``req.count`` sessions like ``req``, NAME-1..NAME-N; all of them or none."""
     names = batch_names(req.name or f"pysdk-{secrets.token_hex(5)}", req.count)
-    if req.cluster_size != 1 or req.cluster_mode != "single-node":
-        raise InvalidRequest("Only single-container sessions (clusterSize 1) are supported.")
-    session_type = SessionType(req.type.upper())
-    if session_type is SessionType.BATCH and not req.startup_command:
-        raise InvalidRequest("A batch session needs a startupCommand to run.")
+    session_type_of(req)
     now = utcnow()
     async with db_factory() as db:
         owner = await load_owner(db, principal, req.owner_access_key)
         image = await images.resolve(db, req.image, principal)
-        group_id = await resolve_group(db, owner, req.domain, req.group)
-        slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
-        scaling_group = await scaling_groups.for_session(
-            db, domain_name=owner.domain_name, group_id=group_id,
-            access_key=owner.access_key, requested=req.config.scaling_group, slots=slots,
-        )  # fmt: skip
-        await check_capacity(db, slots, scaling_group)
-        starts_at = parse_starts_at(req.starts_at, now)
+        admitted = await admit(db, principal, req, owner, image, now)
         limit = await _concurrency_limit(db, owner)
     if limit is not None and req.count > limit:
         raise _too_many(req.count, limit)  # could never all be live at once
-    sessions: list[tuple[Session, Kernel]] = []
-    for name in names:
-        s = Session(
-            id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
-            domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
-            access_key=owner.access_key, scaling_group_name=scaling_group,
-            image=image.name, requested_slots=slots.to_json(), occupying_slots={},
-            resource_opts=dict(opts), environ=dict(req.config.environ),
-            vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
-            bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
-            starts_at=starts_at, created_at=now,
-        )  # fmt: skip
-        k = Kernel(
-            id=s.id, session_id=s.id, image=image.name, architecture=image.architecture,
-            requested_slots=slots.to_json(), preopen_ports=list(req.config.preopen_ports),
-        )  # fmt: skip
-        sessions.append((s, k))
+    sessions = [session_rows(name, req, admitted, now) for name in names]
     async with db_factory() as db, db.begin():
         await lock_row(db, KeyPair.access_key, owner.access_key)
         taken = list(
@@ -145,5 +113,7 @@ async def create_batch(
                 raise _too_many(req.count, limit, live or 0)
         for s, k in sessions:
             await enqueue(db, s, [k], reason="user-requested")
+            db.add_all(SessionDependency(session_id=s.id, depends_on=d)
+                       for d in admitted.depends_on)  # fmt: skip
     on_enqueue()
     return [s for s, _ in sessions]

@@ -22,34 +22,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.errors import InvalidRequest, SessionAlreadyExists
+from backendai.common.errors import SessionAlreadyExists
 from backendai.common.pending import PendingReason, pending_status_info
 from backendai.common.statuses import SessionStatus as S
-from backendai.common.statuses import SessionType
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Image, Kernel, KeyPair, Session, SessionDependency
 from backendai.manager.events import EventBus, EventName, Subscription
 from backendai.manager.lifecycle import FINAL_STATUSES, LIVE_STATUSES, enqueue
-from backendai.manager.services import images, scaling_groups
+from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.manager_status import ensure_running
 from backendai.manager.services.session_checks import (
     Owner,
-    check_capacity,
-    check_policy_totals,
-    check_priority,
     check_quota,
     load_owner,
-    requested_resources,
-    resolve_dependencies,
-    resolve_group,
 )
 from backendai.manager.services.session_request import (
     CreateSessionRequest,
-    parse_starts_at,
     validate_name,
 )
+from backendai.manager.services.session_rows import admit, session_rows, session_type_of
 
 # Statuses a waiting create request returns on.
 _SETTLED = frozenset({S.RUNNING, S.ERROR, S.CANCELLED, S.TERMINATED, S.TERMINATING})
@@ -122,11 +115,7 @@ class SessionService:
     async def create(self, principal: Principal, req: CreateSessionRequest) -> CreateResult:
         name = req.name or f"pysdk-{secrets.token_hex(5)}"
         validate_name(name)
-        if req.cluster_size != 1 or req.cluster_mode != "single-node":
-            raise InvalidRequest("Only single-container sessions (clusterSize 1) are supported.")
-        session_type = SessionType(req.type.upper())
-        if session_type is SessionType.BATCH and not req.startup_command:
-            raise InvalidRequest("A batch session needs a startupCommand to run.")
+        session_type_of(req)
         now = utcnow()
         async with self._db() as db:
             owner = await load_owner(db, principal, req.owner_access_key)
@@ -138,32 +127,9 @@ class SessionService:
                 existing = await self._existing(db, owner.access_key, name)
             if existing is not None:
                 return await self._reuse(db, existing, image, req)
-            group_id = await resolve_group(db, owner, req.domain, req.group)
-            slots, opts = requested_resources(req.config.resources, req.config.resource_opts, image)
-            scaling_group = await scaling_groups.for_session(
-                db, domain_name=owner.domain_name, group_id=group_id,
-                access_key=owner.access_key, requested=req.config.scaling_group, slots=slots,
-            )  # fmt: skip
-            await check_capacity(db, slots, scaling_group)
-            await check_policy_totals(db, owner, group_id, slots)
-            depends_on = await resolve_dependencies(db, owner, req.dependencies)
-            starts_at = parse_starts_at(req.starts_at, now)
-        check_priority(principal, req.priority)
-        session = Session(
-            id=uuid.uuid4(), name=name, tag=req.tag, session_type=session_type,
-            domain_name=owner.domain_name, group_id=group_id, user_uuid=owner.user_uuid,
-            access_key=owner.access_key, scaling_group_name=scaling_group,
-            image=image.name, requested_slots=slots.to_json(), occupying_slots={},
-            resource_opts=opts, environ=dict(req.config.environ),
-            vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
-            bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
-            starts_at=starts_at, created_at=now, priority=req.priority,
-        )  # fmt: skip
-        kernel = Kernel(
-            id=session.id, session_id=session.id, image=image.name,
-            architecture=image.architecture, requested_slots=slots.to_json(),
-            preopen_ports=list(req.config.preopen_ports),
-        )  # fmt: skip
+            admitted = await admit(db, principal, req, owner, image, now)
+        session, kernel = session_rows(name, req, admitted, now)
+        depends_on = admitted.depends_on
         async with self._bus.subscribe() as sub:
             async with self._db() as db, db.begin():
                 await lock_row(db, KeyPair.access_key, owner.access_key)
