@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
+from backendai.client.local_state import state_dir
+
 FILE = "announcement.json"
-
-
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "backend.ai"
 
 
 def _load() -> dict[str, Any] | None:

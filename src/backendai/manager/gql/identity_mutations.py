@@ -13,10 +13,10 @@ import dataclasses
 from typing import TypeVar
 
 import strawberry
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from strawberry.types import Info
 
-from backendai.common.errors import InternalError, InvalidRequest
+from backendai.common.errors import InternalError
 from backendai.common.identity import (
     KeyPairProps,
     ModifyKeyPairProps,
@@ -27,24 +27,13 @@ from backendai.common.identity import (
 from backendai.manager.context import ManagerContext
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.keypairs import KeyPairNode, keypair_node
+from backendai.manager.gql.mutating import props_of
 from backendai.manager.gql.users import UserNode, user_node
 from backendai.manager.services.identity_keypairs import KeyPairService
 from backendai.manager.services.identity_users import UserService
 
 P = TypeVar("P", bound=BaseModel)
 SUCCESS = "success"
-
-
-def props_of(model: type[P], data: object) -> P:
-    """A GraphQL input as its payload model; a null field is an absent one."""
-    values = {k: v for k, v in vars(data).items() if v is not None and v is not strawberry.UNSET}
-    try:
-        return model.model_validate(values)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'props'}: {err['msg']}" for err in e.errors()
-        )
-        raise InvalidRequest(f"Invalid props: {problems}.") from None
 
 
 def manager_of(ctx: GQLContext) -> ManagerContext:

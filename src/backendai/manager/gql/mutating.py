@@ -1,15 +1,27 @@
-"""Running a mutation's service call in the query's database session: committed when it
-succeeds, rolled back when it fails (so a refused mutation leaves nothing half-written, and a
-later field of the same document sees none of it)."""
+"""What mutations share: a GraphQL input read as its payload model (``props_of``), and a
+service call run in the query's database session (``committed``): committed when it succeeds,
+rolled back when it fails (so a refused mutation leaves nothing half-written, and a later field
+of the same document sees none of it)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from typing import TypeVar
 
+import strawberry
+from pydantic import BaseModel
+
+from backendai.manager.api.params import validate
 from backendai.manager.gql.context import GQLContext
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
+
+
+def props_of(model: type[P], data: object) -> P:
+    """A GraphQL input as its payload model; a null field is an absent one."""
+    values = {k: v for k, v in vars(data).items() if v is not None and v is not strawberry.UNSET}
+    return validate(model, values)
 
 
 async def committed(ctx: GQLContext, work: Awaitable[T]) -> T:

@@ -15,7 +15,8 @@ from backendai.common.identity import DomainProps, GroupProps, ModifyDomainProps
 from backendai.manager.db.models import Group
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.domains import DomainNode, GroupNode, domain_node
-from backendai.manager.gql.identity_mutations import SUCCESS, fresh, manager_of, props_of
+from backendai.manager.gql.identity_mutations import SUCCESS, fresh, manager_of
+from backendai.manager.gql.mutating import props_of
 from backendai.manager.gql.scalars import JSONString
 from backendai.manager.services.identity_orgs import DomainService, GroupService
 

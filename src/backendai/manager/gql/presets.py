@@ -6,10 +6,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from backendai.manager.api.params import validate
 from backendai.manager.db.models import ResourcePreset
 from backendai.manager.gql.context import GQLContext
-from backendai.manager.gql.mutating import committed
+from backendai.manager.gql.mutating import committed, props_of
 from backendai.manager.gql.scalars import JSONString
 from backendai.manager.services import presets as service
 from backendai.manager.services.presets import PresetProps
@@ -39,10 +38,6 @@ class CreateResourcePresetInput:
 class ModifyResourcePresetInput:
     resource_slots: JSONString | None = None
     shared_memory: str | None = None
-
-
-def _props(data: object) -> PresetProps:
-    return validate(PresetProps, {k: v for k, v in vars(data).items() if v is not None})
 
 
 @strawberry.type
@@ -84,7 +79,9 @@ class PresetMutation:
         self, info: Info[GQLContext, None], name: str, props: CreateResourcePresetInput
     ) -> CreateResourcePreset:
         ctx = info.context
-        preset = await committed(ctx, service.create(ctx.db, ctx.principal, name, _props(props)))
+        preset = await committed(
+            ctx, service.create(ctx.db, ctx.principal, name, props_of(PresetProps, props))
+        )
         node = ResourcePresetNode.build(preset)
         return CreateResourcePreset(ok=True, msg="success", resource_preset=node)
 
@@ -93,7 +90,9 @@ class PresetMutation:
         self, info: Info[GQLContext, None], name: str, props: ModifyResourcePresetInput
     ) -> ResourcePresetResult:
         ctx = info.context
-        await committed(ctx, service.modify(ctx.db, ctx.principal, name, _props(props)))
+        await committed(
+            ctx, service.modify(ctx.db, ctx.principal, name, props_of(PresetProps, props))
+        )
         return ResourcePresetResult(ok=True, msg="success")
 
     @strawberry.mutation

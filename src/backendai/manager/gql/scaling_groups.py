@@ -11,11 +11,10 @@ import strawberry
 from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest
-from backendai.manager.api.params import validate
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import ScalingGroup
 from backendai.manager.gql.context import GQLContext
-from backendai.manager.gql.mutating import committed
+from backendai.manager.gql.mutating import committed, props_of
 from backendai.manager.gql.scalars import JSONString
 from backendai.manager.services import scaling_groups as service
 from backendai.manager.services.scaling_group_capacity import (
@@ -95,10 +94,6 @@ class ModifyScalingGroupInput:
     scheduler_opts: JSONString | None = None
 
 
-def _props(data: object) -> ScalingGroupProps:
-    return validate(ScalingGroupProps, {k: v for k, v in vars(data).items() if v is not None})
-
-
 @strawberry.type
 class CreateScalingGroup:
     ok: bool
@@ -159,7 +154,9 @@ class ScalingGroupMutation:
         self, info: Info[GQLContext, None], name: str, props: CreateScalingGroupInput
     ) -> CreateScalingGroup:
         ctx = info.context
-        group = await committed(ctx, service.create(ctx.db, ctx.principal, name, _props(props)))
+        group = await committed(
+            ctx, service.create(ctx.db, ctx.principal, name, props_of(ScalingGroupProps, props))
+        )
         return CreateScalingGroup(
             ok=True, msg="success", scaling_group=ScalingGroupNode.build(group)
         )
@@ -169,7 +166,9 @@ class ScalingGroupMutation:
         self, info: Info[GQLContext, None], name: str, props: ModifyScalingGroupInput
     ) -> ScalingGroupResult:
         ctx = info.context
-        await committed(ctx, service.modify(ctx.db, ctx.principal, name, _props(props)))
+        await committed(
+            ctx, service.modify(ctx.db, ctx.principal, name, props_of(ScalingGroupProps, props))
+        )
         return _OK
 
     @strawberry.mutation
