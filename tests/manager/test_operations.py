@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from backendai.common.statuses import SessionStatus
 from backendai.manager.db.models import ErrorLog
@@ -251,6 +252,23 @@ async def test_a_5xx_is_recorded_and_listed(
     assert "the status broke" in entry["message"] and "RuntimeError" in entry["traceback"]
     assert entry["user"] is not None  # the demo user's request
     assert isinstance(entry["created_at"], float) and entry["is_read"] is False
+
+
+async def test_a_busy_database_is_answered_not_recorded(
+    platform: ManagerHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 with Retry-After (here a locked database) is an answer to retry, not an error:
+    recording it would wait on the busy database itself."""
+
+    async def locked(*args: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(platform.ctx.manager_status, "status", locked)
+    resp = await platform.signed("GET", "/manager/status")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+    monkeypatch.undo()
+    resp = await platform.signed("GET", "/logs/error")
+    assert (await json_of(resp))["count"] == 0
 
 
 async def test_an_agent_error_is_recorded(platform: ManagerHarness) -> None:

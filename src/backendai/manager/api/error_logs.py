@@ -2,7 +2,9 @@
 every 5xx answer of the manager.
 
 A deliberate refusal that happens to be a 5xx (a frozen manager's 503) is an answer, not an
-error, and is not recorded.
+error, and is not recorded; nor is a transient 503 that tells the client when to try again (a
+locked database, an agent restarting): writing it would wait on the very database that is busy,
+and a client retrying through an outage would add a row per try.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ async def record_errors(request: web.Request, handler: Handler) -> web.StreamRes
         response = await handler(request)
     except PlatformError as e:
         status = status_of(e)
-        if status >= 500 and not isinstance(e, _NOT_ERRORS):
+        if status >= 500 and not isinstance(e, _NOT_ERRORS) and e.retry_after is None:
             source = "agent" if isinstance(e, AgentError) else "manager"
             await _record(request, status, f"{e.title} {e.msg or ''}".strip(), source, None)
         raise
