@@ -57,6 +57,15 @@ class AgentSettings(ProcessSettings):
         ),
     )
     gid: int = Field(default=WORK_UID, ge=1, description="gid of the container user (work).")
+    volume_mounts: dict[str, Path] = Field(
+        default_factory=dict,
+        description=(
+            "Where this node sees each storage volume (vfolder host) named by the manager, "
+            'e.g. {local = "/mnt/vfolders/local"}: the storage process\'s volume path, or '
+            "the NFS mount of it. A session that mounts a folder of a volume not listed here "
+            "fails to start with that reason."
+        ),
+    )
     heartbeat_interval: float = Field(
         default=3.0, gt=0, description="Seconds between heartbeats to the manager."
     )

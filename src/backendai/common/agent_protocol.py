@@ -32,6 +32,17 @@ class MountSpec(BaseModel):
     read_only: bool = False
 
 
+class VFolderMount(BaseModel):
+    """A virtual folder to bind-mount: the agent finds it under its own mount of ``volume``
+    (``[agent] volume_mounts``) at ``common.storage_protocol.folder_path(vfid)``."""
+
+    name: str = Field(description="The folder's name, for messages (and .ssh handling).")
+    volume: str
+    vfid: uuid.UUID
+    container_path: str = Field(description="Absolute, under /home/work; the manager checked it.")
+    read_only: bool = False
+
+
 class ServicePort(BaseModel):
     """An app inside the container: ``ttyd``/``sshd`` intrinsic ones or from the image label."""
 
@@ -61,6 +72,9 @@ class KernelCreateRequest(BaseModel):
     )
     environ: dict[str, str] = Field(default_factory=dict)
     mounts: list[MountSpec] = Field(default_factory=list)
+    vfolders: list[VFolderMount] = Field(
+        default_factory=list, description="Virtual folders, the owner's dot-folders included."
+    )
     uid: int | None = Field(default=None, description="None: the agent's configured uid.")
     bootstrap_script: str | None = None
     startup_command: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -38,3 +39,18 @@ def private_file(path: Path) -> Path:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
     _tighten(path, FILE_MODE)
     return path
+
+
+def shared_token(path: Path) -> str:
+    """The secret kept in ``path`` (created with a random value on first use, 0600): how two
+    processes of one installation (manager and agent, manager and storage) share a token
+    without configuring one."""
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    private_dir(path.parent)
+    token = secrets.token_urlsafe(32)
+    private_file(path)
+    path.write_text(token + "\n")
+    return token

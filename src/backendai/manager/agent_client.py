@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -35,7 +33,7 @@ from backendai.common.agent_protocol import (
     ListFilesResult,
 )
 from backendai.common.errors import AgentError, AgentUnreachable, InvalidRequest
-from backendai.common.private import private_dir
+from backendai.common.private import shared_token
 from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
 
@@ -55,16 +53,7 @@ def load_agent_token(settings: ManagerSettings) -> str:
     """The configured token, else the one kept in the data dir (created on first use)."""
     if settings.agent_token:
         return settings.agent_token
-    path: Path = settings.agent_token_file
-    if path.exists():
-        token = path.read_text().strip()
-        if token:
-            return token
-    private_dir(path.parent)
-    token = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    return shared_token(settings.agent_token_file)
 
 
 @dataclass(frozen=True)

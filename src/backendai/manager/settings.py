@@ -12,6 +12,7 @@ from backendai.common.forwarding import ProxyList
 from backendai.common.settings import ProcessSettings
 
 AGENT_TOKEN_FILE = "agent-token"
+STORAGE_TOKEN_FILE = "storage-token"
 
 
 class ManagerSettings(ProcessSettings):
@@ -57,6 +58,18 @@ class ManagerSettings(ProcessSettings):
             "Shared secret between the manager and its agents (header X-BackendAI-Agent-Token). "
             "Default: a random token created once in the data dir (file agent-token), which "
             "agents on the same machine read."
+        ),
+    )
+    storage_url: str = Field(
+        default="http://127.0.0.1:6021",
+        description="The storage process's API (virtual folders), as the manager reaches it.",
+    )
+    storage_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description=(
+            "Shared secret between the manager and the storage process (header "
+            "X-BackendAI-Storage-Token). Default: the file storage-token in the data dir."
         ),
     )
     agent_lost_timeout: float = Field(
@@ -149,6 +162,10 @@ class ManagerSettings(ProcessSettings):
     @property
     def agent_token_file(self) -> Path:
         return self.data_dir / AGENT_TOKEN_FILE
+
+    @property
+    def storage_token_file(self) -> Path:
+        return self.data_dir / STORAGE_TOKEN_FILE
 
     @property
     def database_url(self) -> str:

@@ -39,6 +39,7 @@ class Resource(StrEnum):
     AGENT = "agent"  # and the scheduler's include/exclude
     IMAGE = "image"  # list, rescan, alias; a private one's owner is its committer
     STORAGE = "storage"  # storage volumes (hosts)
+    VFOLDER = "vfolder"  # virtual folders; owners: its user, its group's members, its sharees
     USAGE = "usage"  # usage statistics per period
     ANNOUNCEMENT = "announcement"
     DOTFILE = "dotfile"  # user (keypair), group or domain dotfiles
@@ -149,6 +150,15 @@ ROWS: Mapping[tuple[Resource, Action], tuple[Scope, Scope, Scope, Scope]] = Mapp
     (Resource.SESSION, Action.COMMIT):            (ALL,      DOMAIN, OWN,    OWN),
 
     (Resource.STORAGE, Action.LIST):              (ALL,      ALL,    ALL,    NONE),
+    # A folder's "own" people are its owner, its group's members and those it is shared with;
+    # how much each of them may do inside it is the folder's permission (ro, rw, wd), checked
+    # by services/vfolder_access.py on top of this table. A group folder is created by admins.
+    (Resource.VFOLDER, Action.LIST):              (ALL,      DOMAIN, ALL,    OWN),
+    (Resource.VFOLDER, Action.READ):              (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.VFOLDER, Action.CREATE):            (ALL,      DOMAIN, NONE,   NONE),
+    (Resource.VFOLDER, Action.USE):               (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.VFOLDER, Action.UPDATE):            (ALL,      DOMAIN, OWN,    OWN),
+    (Resource.VFOLDER, Action.DELETE):            (ALL,      DOMAIN, OWN,    OWN),
     (Resource.USAGE, Action.LIST):                (ALL,      DOMAIN, ALL,    NONE),
 
     (Resource.ANNOUNCEMENT, Action.READ):         (ALL,      ALL,    ALL,    ALL),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.statuses import UserRole
+from backendai.common.vfolders import VFOLDER_HOST_PERMISSIONS
 from backendai.manager.db.models import (
     Base,
     Domain,
@@ -69,16 +70,7 @@ async def ensure_defaults(db: AsyncSession) -> uuid.UUID:
         DEFAULT,
         name=DEFAULT,
         description="The default domain",
-        allowed_vfolder_hosts={
-            "local": [
-                "create-vfolder",
-                "mount-in-session",
-                "upload-file",
-                "download-file",
-                "modify-vfolder",
-                "delete-vfolder",
-            ]
-        },
+        allowed_vfolder_hosts={"local": list(VFOLDER_HOST_PERMISSIONS)},
     )
     await _ensure(db, ScalingGroup, DEFAULT, name=DEFAULT, description="The default resource group")
     await db.flush()

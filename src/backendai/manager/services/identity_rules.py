@@ -24,15 +24,10 @@ from backendai.common.errors import (
     UserNotFound,
 )
 from backendai.common.statuses import SessionStatus, UserRole
+from backendai.common.vfolders import VFOLDER_HOST_PERMISSIONS
 from backendai.manager import authz
 from backendai.manager.authz import Action, Actor, Resource, Target
 from backendai.manager.db.models import Domain, Group, GroupMembership, Session, User
-
-# What a storage host named in ``allowed_vfolder_hosts`` lets its users do.
-VFOLDER_HOST_PERMISSIONS = (
-    "create-vfolder", "mount-in-session", "upload-file", "download-file", "modify-vfolder",
-    "delete-vfolder",
-)  # fmt: skip
 
 ENDED = (SessionStatus.TERMINATED, SessionStatus.CANCELLED)
 

@@ -19,16 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backendai.common.errors import AlreadyExists, InvalidRequest, NotFound
 from backendai.common.slots import ResourceSlot
 from backendai.common.statuses import DefaultForUnspecified
+from backendai.common.vfolders import VFOLDER_HOST_PERMISSIONS
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import KeyPair, KeyPairResourcePolicy
 from backendai.manager.services.auth import Principal
 
-# What a keypair may do on a storage host named in ``allowed_vfolder_hosts``.
-VFOLDER_HOST_PERMISSIONS = (
-    "create-vfolder", "mount-in-session", "upload-file", "download-file", "modify-vfolder",
-    "delete-vfolder",
-)  # fmt: skip
 _SHOWN_KEYPAIRS = 10  # keypairs named in a refusal to delete
 
 

@@ -23,7 +23,12 @@ from backendai.manager.db.models.sessions import (
     SessionDependency,
     SessionStatusChange,
 )
-from backendai.manager.db.models.storage import SessionTemplate, VFolder
+from backendai.manager.db.models.storage import (
+    SessionTemplate,
+    VFolder,
+    VFolderInvitation,
+    VFolderShare,
+)
 
 __all__ = [
     "Agent",
@@ -52,4 +57,6 @@ __all__ = [
     "User",
     "UserResourcePolicy",
     "VFolder",
+    "VFolderInvitation",
+    "VFolderShare",
 ]

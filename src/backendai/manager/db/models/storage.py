@@ -43,7 +43,41 @@ class VFolder(Base):
         sa.ForeignKey("groups.id", ondelete="CASCADE"), index=True
     )
     cloneable: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(sa.String(32), default="ready")
+    # "ready", or "trash" after ``vfolder delete`` (restorable until purged).
+    status: Mapped[str] = mapped_column(sa.String(32), default="ready", index=True)
+    trashed_at: Mapped[datetime | None] = mapped_column()
+    domain_name: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class VFolderShare(Base):
+    """A user other than the owner who may use a folder (an accepted invitation, a share)."""
+
+    __tablename__ = "vfolder_permissions"
+
+    vfolder: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("vfolders.id", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("users.uuid", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[VFolderPermission] = mapped_column(StrEnumType(VFolderPermission))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class VFolderInvitation(Base):
+    __tablename__ = "vfolder_invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    vfolder: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("vfolders.id", ondelete="CASCADE"), index=True
+    )
+    inviter: Mapped[str] = mapped_column(sa.String(128))  # e-mail
+    invitee: Mapped[str] = mapped_column(sa.String(128), index=True)  # e-mail
+    permission: Mapped[VFolderPermission] = mapped_column(StrEnumType(VFolderPermission))
+    # pending, accepted, rejected, canceled
+    state: Mapped[str] = mapped_column(sa.String(32), default="pending")
+    created_at: Mapped[datetime] = created_at_column()
+    modified_at: Mapped[datetime | None] = mapped_column()
 
 
 class SessionTemplate(Base):
