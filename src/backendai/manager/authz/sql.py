@@ -30,6 +30,8 @@ from backendai.manager.db.models import (
     ScalingGroupForKeyPair,
     Session,
     User,
+    VFolder,
+    VFolderShare,
 )
 
 Condition = ColumnElement[bool]
@@ -85,6 +87,15 @@ def _scaling_groups_in(actor: Actor) -> sa.CompoundSelect[tuple[str]]:
     )
 
 
+def _folders_of(actor: Actor) -> Condition:
+    """Folders the actor uses: its own user folders, its groups' folders, those shared with it."""
+    return sa.or_(
+        VFolder.user == actor.user_uuid,
+        VFolder.group.in_(_groups_of(actor)),
+        VFolder.id.in_(sa.select(VFolderShare.vfolder).where(VFolderShare.user == actor.user_uuid)),
+    )
+
+
 SUBJECTS: Mapping[Resource, _Subject] = MappingProxyType(
     {
         Resource.SESSION: _Subject(
@@ -112,6 +123,13 @@ SUBJECTS: Mapping[Resource, _Subject] = MappingProxyType(
         Resource.SCALING_GROUP: _Subject(
             own=lambda a: ScalingGroup.name.in_(_scaling_groups_of(a)),
             in_domain=lambda a: ScalingGroup.name.in_(_scaling_groups_in(a)),
+        ),
+        Resource.VFOLDER: _Subject(
+            own=_folders_of,
+            in_domain=lambda a: sa.or_(
+                VFolder.user.in_(_owners_within(a)),
+                VFolder.group.in_(sa.select(Group.id).where(Group.domain_name == a.domain_name)),
+            ),
         ),
         Resource.ERROR_LOG: _Subject(  # an entry is its request's user's; none: no user's
             own=lambda a: ErrorLog.user == a.user_uuid,

@@ -34,6 +34,7 @@ from backendai.manager.gql.scalars import (
 )
 from backendai.manager.gql.scaling_groups import ScalingGroupMutation, ScalingGroupQuery
 from backendai.manager.gql.storage import StorageQuery
+from backendai.manager.gql.vfolders import VFolderQuery
 
 
 @strawberry.type
@@ -80,6 +81,7 @@ QUERIES: tuple[type, ...] = (
     ScalingGroupQuery,
     AgentQuery,
     StorageQuery,
+    VFolderQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutation,
