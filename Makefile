@@ -6,9 +6,10 @@ DATA_DIR ?= $(HOME)/.local/share/backendai
 PORT ?= 8081
 WEBSERVER_PORT ?= 8090
 AGENT_PORT ?= 6001
+STORAGE_PORT ?= 6021
 
 up: setup-up
-	$(PY)/backendai-server up --data-dir $(DATA_DIR) --port $(PORT) --webserver-port $(WEBSERVER_PORT) --agent-port $(AGENT_PORT)
+	$(PY)/backendai-server up --data-dir $(DATA_DIR) --port $(PORT) --webserver-port $(WEBSERVER_PORT) --agent-port $(AGENT_PORT) --storage-port $(STORAGE_PORT)
 
 test: setup-test lint typecheck
 	$(PY)/pytest -q -ra

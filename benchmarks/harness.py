@@ -110,7 +110,7 @@ def platform(args: argparse.Namespace) -> Iterator[Platform]:
     command = [
         str(BIN / "backendai-server"), "up", "--data-dir", str(data_dir),
         "--port", str(_free_port()), "--webserver-port", str(_free_port()),
-        "--agent-port", str(_free_port()),
+        "--agent-port", str(_free_port()), "--storage-port", str(_free_port()),
     ]  # fmt: skip
     env = dict(os.environ)
     if args.pool_size is not None:

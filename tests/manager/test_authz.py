@@ -76,6 +76,12 @@ image    update           all        none    none    none
 image    delete           all        domain  none    own
 session  commit           all        domain  own     own
 storage  list             all        all     all     none
+vfolder  list             all        domain  all     own
+vfolder  read             all        domain  own     own
+vfolder  create           all        domain  none    none
+vfolder  use              all        domain  own     own
+vfolder  update           all        domain  own     own
+vfolder  delete           all        domain  own     own
 usage    list             all        domain  all     none
 announcement read         all        all     all     all
 announcement update       all        none    none    none
@@ -160,7 +166,7 @@ KIND = {Resource.SESSION: "tenant", Resource.KEYPAIR: "tenant", Resource.USER: "
         Resource.GROUP: "group", Resource.DOMAIN: "domain",
         # Owned things are decided on their owner; platform-wide ones have none.
         Resource.SCALING_GROUP: "tenant", Resource.IMAGE: "tenant", Resource.DOTFILE: "tenant",
-        Resource.ERROR_LOG: "tenant", Resource.USAGE: "tenant",
+        Resource.ERROR_LOG: "tenant", Resource.USAGE: "tenant", Resource.VFOLDER: "tenant",
         Resource.POLICY: "domain", Resource.PRESET: "domain", Resource.AGENT: "domain",
         Resource.STORAGE: "domain", Resource.ANNOUNCEMENT: "domain", Resource.CONFIG: "domain",
         Resource.MANAGER: "domain"}  # fmt: skip
@@ -360,7 +366,7 @@ _ELSEWHERE_BY_RESOURCE = {
     Resource.POLICY: "test_authz_resources.py", Resource.PRESET: "test_authz_resources.py",
     Resource.SCALING_GROUP: "test_authz_resources.py", Resource.AGENT: "test_authz_resources.py",
     Resource.STORAGE: "test_authz_resources.py", Resource.USAGE: "test_authz_resources.py",
-    Resource.IMAGE: "test_authz_images.py",
+    Resource.IMAGE: "test_authz_images.py", Resource.VFOLDER: "test_authz_vfolders.py",
     Resource.ANNOUNCEMENT: "test_authz_operations.py", Resource.DOTFILE: "test_authz_operations.py",
     Resource.ERROR_LOG: "test_authz_operations.py", Resource.CONFIG: "test_authz_operations.py",
     Resource.MANAGER: "test_authz_operations.py",

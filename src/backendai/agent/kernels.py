@@ -53,6 +53,7 @@ from backendai.agent.resources import Capacity, CoreAllocator, cores_needed
 from backendai.agent.runner_link import configure, wait_ready
 from backendai.agent.settings import AgentSettings
 from backendai.agent.spec import base_mounts, build_spec, parse_service_ports
+from backendai.agent.vfolder_mounts import vfolder_mount_specs
 from backendai.common.agent_protocol import (
     LABEL_AGENT_ID,
     LABEL_KERNEL_ID,
@@ -244,10 +245,12 @@ class KernelRegistry:
         )
         cpu = Decimal(req.slots.get("cpu", "1"))
         uid = s.uid if req.uid is None else req.uid
+        # Checked (and .ssh made fit for sshd) before anything of the kernel is made.
+        folders = await asyncio.to_thread(vfolder_mount_specs, s, req.vfolders, uid, s.gid)
         paths = kernel_paths(s.data_dir, req.kernel_id)
         await asyncio.to_thread(paths.prepare, uid, s.gid)
         await asyncio.to_thread(write_dotfiles, paths.home, req.dotfiles, uid, s.gid)
-        mounts = [*base_mounts(paths, self.runner_dir), *req.mounts]
+        mounts = [*base_mounts(paths, self.runner_dir), *req.mounts, *folders]
         cores = self.cores.allocate(req.kernel_id, min(cores_needed(cpu), len(self.cores.cores)))
         # The session's network, if another of its kernels is here already, else a spare made
         # ahead, else one made while the container is: the engine looks for a container's

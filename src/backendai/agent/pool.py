@@ -112,6 +112,7 @@ class WarmPool:
         return (
             "mem" in req.slots
             and not req.mounts
+            and not req.vfolders  # bind mounts are made with the container
             and not req.bootstrap_script
             and not req.startup_command
             and not req.preopen_ports

@@ -49,6 +49,7 @@ from backendai.client.func.server_log import ServerLog
 from backendai.client.func.storage import Storage
 from backendai.client.func.system import System
 from backendai.client.func.user import User
+from backendai.client.func.vfolder import VFolder
 from backendai.client.request import build_url
 from backendai.client.worker import EventLoopThread
 
@@ -101,6 +102,7 @@ class AsyncSession:
         self.Resource: Resource[AsyncMode] = Resource(self)
         self.Storage: Storage[AsyncMode] = Storage(self)
         self.Scheduler: Scheduler[AsyncMode] = Scheduler(self)
+        self.VFolder: VFolder[AsyncMode] = VFolder(self)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -245,6 +247,7 @@ class Session:
         self.Resource: Resource[SyncMode] = Resource(self._async, worker)
         self.Storage: Storage[SyncMode] = Storage(self._async, worker)
         self.Scheduler: Scheduler[SyncMode] = Scheduler(self._async, worker)
+        self.VFolder: VFolder[SyncMode] = VFolder(self._async, worker)
 
     @property
     def config(self) -> APIConfig:

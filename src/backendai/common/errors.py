@@ -10,12 +10,16 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    ├── InvalidAuthParameters  invalid-auth-params     malformed/stale auth headers
      │    ├── InvalidSessionState    invalid-session-state   not possible in the session's status
      │    ├── AlreadyExists          generic-bad-request
-     │    │    └── SessionAlreadyExists session-already-exists
+     │    │    ├── SessionAlreadyExists session-already-exists
+     │    │    └── VFolderAlreadyExists vfolder-already-exists
      │    └── QuotaExceeded          quota-exceeded
+     │         └── VFolderQuotaExceeded vfolder-quota-exceeded (413) a folder or volume is full
      ├── AuthenticationFailed        auth-failed             who you are could not be proven
      ├── TooManyRequests             too-many-requests       too much at once: try again later
      │    └── LoginLocked            login-locked            too many failed logins
      ├── PermissionDenied            insufficient-privilege  you may not do this
+     ├── Conflict                    conflict (409)          not now: something else holds it
+     │    └── VFolderInUse           vfolder-in-use          a live session mounts the folder
      ├── NotFound                    generic-not-found
      │    ├── SessionNotFound        session-not-found
      │    ├── TooManySessionsMatched too-many-sessions-matched
@@ -84,6 +88,30 @@ class SessionAlreadyExists(AlreadyExists):
 class QuotaExceeded(InvalidRequest):
     code = "quota-exceeded"
     title = "A quota or limit was exceeded."
+
+
+class VFolderAlreadyExists(AlreadyExists):
+    code = "vfolder-already-exists"
+    title = "The virtual folder already exists with the same name."
+
+
+class VFolderQuotaExceeded(QuotaExceeded):
+    """A write that does not fit the folder's quota (or its volume's): HTTP 413."""
+
+    code = "vfolder-quota-exceeded"
+    title = "The virtual folder's quota would be exceeded."
+
+
+class Conflict(PlatformError):
+    """Refused for now because of the state of something else (HTTP 409)."""
+
+    code = "conflict"
+    title = "The request conflicts with the current state."
+
+
+class VFolderInUse(Conflict):
+    code = "vfolder-in-use"
+    title = "The virtual folder is in use by a session."
 
 
 class AuthenticationFailed(PlatformError):

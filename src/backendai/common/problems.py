@@ -24,7 +24,9 @@ PROBLEM_BASE = "https://api.backend.ai/probs/"
 # Most specific first: the first matching class decides the status.
 _STATUS: list[tuple[type[errors.PlatformError], int]] = [
     (errors.TooManyRequests, 429),
+    (errors.VFolderQuotaExceeded, 413),
     (errors.InvalidRequest, 400),
+    (errors.Conflict, 409),
     (errors.AuthenticationFailed, 401),
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),

@@ -22,6 +22,7 @@ from backendai.manager.api import (
     session,
     shared_config,
     stream,
+    vfolders,
 )
 from backendai.manager.api import images as image_api
 from backendai.manager.api import resources as resource_api
@@ -79,6 +80,7 @@ def create_app(
     internal.setup(app)
     image_api.setup(app)
     resource_api.setup(app)
+    vfolders.setup(app)
     for module in (manager_status, shared_config, dotfiles, error_logs, editions):
         module.setup(app)
     return app

@@ -25,7 +25,11 @@ from backendai.manager.services.passwords import PasswordPool
 from backendai.manager.services.session_control import SessionControl
 from backendai.manager.services.sessions import SessionService
 from backendai.manager.services.shared_config import SharedConfig
+from backendai.manager.services.vfolder_files import VFolderFileService
+from backendai.manager.services.vfolder_sharing import VFolderSharingService
+from backendai.manager.services.vfolders import VFolderService
 from backendai.manager.settings import ManagerSettings
+from backendai.manager.storage_client import StorageClient
 
 
 @dataclass
@@ -47,6 +51,10 @@ class ManagerContext:
     dotfiles: DotfileService
     error_logs: ErrorLogService
     lease: ManagerLease
+    storage: StorageClient
+    vfolders: VFolderService
+    vfolder_files: VFolderFileService
+    vfolder_sharing: VFolderSharingService
 
     @classmethod
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
@@ -60,6 +68,7 @@ class ManagerContext:
         agent_client = AgentClient(
             load_agent_token(settings), settings.agent_request_timeout, settings.agent_retry_window
         )
+        storage = StorageClient.from_settings(settings)
         triggers: list[Scheduler] = []
 
         def trigger() -> None:
@@ -106,6 +115,10 @@ class ManagerContext:
             dotfiles=DotfileService(db),
             error_logs=ErrorLogService(db),
             lease=lease,
+            storage=storage,
+            vfolders=VFolderService(db, storage),
+            vfolder_files=VFolderFileService(db, storage),
+            vfolder_sharing=VFolderSharingService(db),
         )
 
     async def start(self) -> None:
@@ -119,6 +132,7 @@ class ManagerContext:
         await self.agents.close()
         await self.control.close()
         await self.agent_client.close()
+        await self.storage.close()
         await self.events.aclose()
         await self.lease.release()
 

@@ -29,6 +29,8 @@ from backendai.manager.services.bootstrap import bootstrap
 from backendai.manager.settings import ManagerSettings
 from backendai.server import credentials
 from backendai.server.runner import Site, serve
+from backendai.storage.app import create_app as create_storage_app
+from backendai.storage.settings import StorageSettings
 from backendai.webserver.app import create_app as create_webserver_app
 from backendai.webserver.settings import WebserverSettings
 
@@ -114,6 +116,12 @@ async def _wait_for_agent(settings: ManagerSettings, agent_id: str) -> None:
     help="Webserver (login, web UI) port. [default: 8090]",
 )
 @click.option("--agent-port", type=int, default=None, help="Local agent API port. [default: 6001]")
+@click.option(
+    "--storage-port",
+    type=int,
+    default=None,
+    help="Storage (virtual folder files) port. [default: 6021]",
+)
 def up(
     config_file: Path | None,
     data_dir: Path | None,
@@ -121,6 +129,7 @@ def up(
     port: int | None,
     webserver_port: int | None,
     agent_port: int | None,
+    storage_port: int | None,
 ) -> None:
     """Start the whole platform on this machine in the foreground (embedded defaults)."""
     try:
@@ -128,6 +137,17 @@ def up(
             ManagerSettings, config_file, data_dir=data_dir, host=host, port=port
         )
         web = load_settings(WebserverSettings, config_file, host=host, port=webserver_port)
+        # The storage shares the manager's data dir: both read the storage-token file there.
+        storage = load_settings(
+            StorageSettings,
+            config_file,
+            host=host,
+            port=storage_port,
+            data_dir=manager.data_dir,
+            token=manager.storage_token,
+        )
+        if "storage_url" not in manager.model_fields_set:
+            manager = manager.model_copy(update={"storage_url": storage.url})
         manager_url = f"http://{manager.host}:{manager.port}"
         agent = load_settings(
             AgentSettings,
@@ -140,6 +160,10 @@ def up(
         )
         if "id" not in agent.model_fields_set:
             agent = agent.model_copy(update={"id": local_agent_id(manager.data_dir)})
+        if "volume_mounts" not in agent.model_fields_set:
+            # On one machine the agent sees each volume where the storage keeps it.
+            mounts = {name: v.path for name, v in storage.volumes.items()}
+            agent = agent.model_copy(update={"volume_mounts": mounts})
     except PlatformError as e:
         _fail(e)
         return
@@ -157,6 +181,8 @@ def up(
         sites = [
             Site("manager", create_manager_app(manager, migrate=False), manager.host, manager.port),
             Site("webserver", create_webserver_app(web_settings), web.host, web.port),
+            # Before the agent: sessions that mount folders may start as soon as it registers.
+            Site("storage", create_storage_app(storage), storage.host, storage.port),
             # Last: its first heartbeat finds the manager already listening.
             Site("agent", create_agent_app(agent), agent.host, agent.port),
         ]
@@ -218,6 +244,19 @@ def webserver_cmd(config_file: Path | None) -> None:
     asyncio.run(
         serve([Site("webserver", create_webserver_app(settings), settings.host, settings.port)])
     )
+
+
+@main.command("storage")
+@CONFIG_OPTION
+def storage_cmd(config_file: Path | None) -> None:
+    """Run the storage process (virtual-folder volumes: files, uploads, downloads) alone."""
+    try:
+        settings = load_settings(StorageSettings, config_file)
+        app = create_storage_app(settings)
+    except PlatformError as e:
+        _fail(e)
+        return
+    asyncio.run(serve([Site("storage", app, settings.host, settings.port)]))
 
 
 @main.group()

@@ -113,6 +113,19 @@ def populate_home(workdir: str, skel: str) -> None:
             log(f"could not copy {src}: {e}")
 
 
+def is_mount_point(path: str) -> bool:
+    """Is ``path`` where something is mounted? A bind mount from the same host filesystem has
+    the same device as its parent, so ``os.path.ismount`` cannot tell; the mount table can."""
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as table:
+            # Field 5 is the mount point, with spaces and the like escaped as octal.
+            points = {line.split()[4].encode().decode("unicode_escape") for line in table}
+    except OSError:
+        return os.path.ismount(real)
+    return real in points
+
+
 def make_ssh_keypair(workdir: str) -> None:
     """A per-session SSH key: ``id_container`` (the private half, which users download to
     ssh in) and its public half in ``.ssh/authorized_keys``. Made once; a restart keeps it."""
@@ -133,10 +146,14 @@ def make_ssh_keypair(workdir: str) -> None:
         log(f"could not make the SSH key: {done.stderr.decode(errors='replace').strip()}")
         return
     ssh_dir = os.path.join(workdir, ".ssh")
-    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
-    with open(tmp + ".pub") as pub, open(os.path.join(ssh_dir, "authorized_keys"), "a") as auth:
-        auth.write(pub.read())
-    os.chmod(os.path.join(ssh_dir, "authorized_keys"), 0o600)
+    # The owner's .ssh folder (a virtual folder every session mounts) is kept across sessions:
+    # a per-session key appended there would pile up stale keys in it.
+    if not is_mount_point(ssh_dir):
+        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+        auth_path = os.path.join(ssh_dir, "authorized_keys")
+        with open(tmp + ".pub") as pub, open(auth_path, "a") as auth:
+            auth.write(pub.read())
+        os.chmod(auth_path, 0o600)
     os.replace(tmp + ".pub", key + ".pub")
     os.replace(tmp, key)  # last: its presence means the pair is complete
 

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "terminate": ".session:terminate",
     "upload": ".files:upload",
     "update-password": ".account:update_password",
+    "vfolder": ".vfolder:vfolder",
 }
 
 

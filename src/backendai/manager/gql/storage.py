@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import strawberry
 from strawberry.types import Info
 
+from backendai.common.errors import ServiceUnavailable
 from backendai.manager.gql.context import GQLContext, page
 from backendai.manager.gql.scalars import JSONString
 from backendai.manager.services import storage_volumes as service
 from backendai.manager.services.storage_volumes import StorageVolume
+from backendai.manager.storage_client import StorageClient
 
 
 @strawberry.type
@@ -40,13 +40,15 @@ class StorageVolumeList:
     total_count: int
 
 
-def _data_dir(ctx: GQLContext) -> Path:
-    return ctx.manager.settings.data_dir if ctx.manager is not None else Path(".")
+def _storage(ctx: GQLContext) -> StorageClient:
+    if ctx.manager is None:
+        raise ServiceUnavailable("The storage process is not configured here.")
+    return ctx.manager.storage
 
 
 async def resolve_storage_volume(info: Info[GQLContext, None], id: str) -> StorageVolumeNode:
     ctx = info.context
-    volume = await service.get_volume(ctx.db, ctx.principal, _data_dir(ctx), id)
+    volume = await service.get_volume(ctx.principal, _storage(ctx), id)
     return StorageVolumeNode.build(volume)
 
 
@@ -59,7 +61,7 @@ async def resolve_storage_volume_list(
 ) -> StorageVolumeList:
     ctx = info.context
     limit, offset = page(limit, offset)
-    volumes = await service.list_volumes(ctx.db, ctx.principal, _data_dir(ctx))
+    volumes = await service.list_volumes(ctx.principal, _storage(ctx))
     shown = ctx.charge(volumes[offset : offset + limit])
     return StorageVolumeList(
         items=[StorageVolumeNode.build(v) for v in shown], total_count=len(volumes)

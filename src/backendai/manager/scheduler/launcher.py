@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.agent_protocol import DotfileSpec, KernelCreated, KernelCreateRequest
+from backendai.common.agent_protocol import (
+    DotfileSpec,
+    KernelCreated,
+    KernelCreateRequest,
+    VFolderMount,
+)
 from backendai.common.errors import AgentError, InvalidRequest
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
@@ -52,7 +58,14 @@ def _request(s: Session, k: Kernel, dotfiles: list[DotfileSpec]) -> KernelCreate
         startup_command=s.startup_command,
         preopen_ports=[int(p) for p in k.preopen_ports],
         dotfiles=dotfiles,
+        vfolders=_vfolders(s.vfolder_mounts),
     )
+
+
+def _vfolders(stored: list[Any]) -> list[VFolderMount]:
+    """The session's folders (``services.vfolder_mounts``); older rows hold plain names,
+    which say nothing the agent could mount: skipped."""
+    return [VFolderMount.model_validate(m) for m in stored or [] if isinstance(m, dict)]
 
 
 class KernelLauncher:

@@ -26,6 +26,7 @@ from backendai.manager.services.session_checks import (
     resolve_group,
 )
 from backendai.manager.services.session_request import CreateSessionRequest, parse_starts_at
+from backendai.manager.services.vfolder_mounts import owner_principal, resolve_mounts
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Admitted:
     scaling_group: str
     starts_at: datetime | None
     depends_on: tuple[uuid.UUID, ...] = ()
+    # Session.vfolder_mounts: the folders it mounts, resolved (``vfolder_mounts``).
+    vfolders: tuple[dict[str, Any], ...] = ()
 
 
 def session_type_of(req: CreateSessionRequest) -> SessionType:
@@ -75,9 +78,12 @@ async def admit(
     depends_on = await resolve_dependencies(db, owner, req.dependencies)
     starts_at = parse_starts_at(req.starts_at, now)
     check_priority(principal, req.priority)
+    vfolders = await resolve_mounts(
+        db, owner_principal(principal, owner), req.config.mounts, req.config.mount_map
+    )
     return Admitted(
         owner, image, session_type_of(req), group_id, slots, dict(opts), scaling_group,
-        starts_at, tuple(depends_on),
+        starts_at, tuple(depends_on), tuple(vfolders),
     )  # fmt: skip
 
 
@@ -90,7 +96,7 @@ def session_rows(
         access_key=a.owner.access_key, scaling_group_name=a.scaling_group,
         image=a.image.name, requested_slots=a.slots.to_json(), occupying_slots={},
         resource_opts=dict(a.opts), environ=dict(req.config.environ),
-        vfolder_mounts=list(dict.fromkeys(req.config.mounts)),
+        vfolder_mounts=[dict(m) for m in a.vfolders],
         bootstrap_script=req.bootstrap_script, startup_command=req.startup_command,
         starts_at=a.starts_at, created_at=now, priority=req.priority,
     )  # fmt: skip

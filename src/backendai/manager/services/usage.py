@@ -142,7 +142,10 @@ async def _group_usage(
             "mem_used": int(_metric(stat, "mem")),
             "shared_memory": int((session.resource_opts or {}).get("shmem", 0) or 0),
             "io_read": int(_metric(stat, "io_read")), "io_write": int(_metric(stat, "io_write")),
-            "nfs": list(session.vfolder_mounts or []),
+            "nfs": [
+                m if isinstance(m, str) else str(m.get("name", ""))
+                for m in session.vfolder_mounts or []
+            ],
             "device_type": _devices(slots), "gpu_allocated": float(_gpus(slots)),
             "status": kernel.status.value, "status_info": kernel.status_info or "",
         })  # fmt: skip

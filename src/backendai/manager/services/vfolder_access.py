@@ -50,7 +50,8 @@ class Need(IntEnum):
 
 
 class VFolderNotFound(NotFound):
-    pass
+    code = "vfolder-not-found"
+    title = "Virtual folder not found."
 
 
 def folder_missing(name: str) -> VFolderNotFound:
@@ -62,7 +63,8 @@ def folder_missing(name: str) -> VFolderNotFound:
 @dataclass(frozen=True)
 class FolderAccess:
     folder: VFolder
-    # The caller's level inside the folder; the owner and managing admins have wd.
+    # The caller's level inside the folder: the owner's is the folder's own permission,
+    # a managing admin's wd.
     permission: VFolderPermission
     is_owner: bool
     # How the caller reaches it: owner, group (a member), shared, admin.
@@ -119,7 +121,9 @@ async def _describe(db: AsyncSession, folder: VFolder, permission: VFolderPermis
 async def access_of(db: AsyncSession, p: Principal, folder: VFolder) -> FolderAccess | None:
     """How ``p`` reaches ``folder``, or None when it may not see it at all."""
     if folder.ownership_type is VFolderOwnership.USER and folder.user == p.user_uuid:
-        return await _describe(db, folder, VFolderPermission.RW_DELETE, True, "owner")
+        # The folder's own permission binds its owner too (a folder made "ro" is mounted and
+        # served read-only); the owner may change it with update-options.
+        return await _describe(db, folder, folder.permission, True, "owner")
     share = await db.scalar(
         sa.select(VFolderShare.permission).where(
             VFolderShare.vfolder == folder.id, VFolderShare.user == p.user_uuid
@@ -162,7 +166,12 @@ async def accessible(
     out = []
     for folder in rows:
         access = await access_of(db, p, folder)
-        if access is None and include_admin:
+        if (
+            access is None
+            and include_admin
+            # within the role's reach only (an admin never lists a superadmin's folders)
+            and authz.permits(p, Resource.VFOLDER, Action.LIST, await _admin_target(db, folder))
+        ):
             access = await _describe(db, folder, VFolderPermission.READ_ONLY, False, "admin")
         if access is not None:
             out.append(access)
