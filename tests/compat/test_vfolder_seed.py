@@ -208,3 +208,28 @@ def test_session_mode_transfers_through_the_webserver(
         assert (tmp_path / "down" / "web.bin").read_bytes() == payload
     finally:
         cli("vfolder", "delete", name, env=env)
+
+
+@pytest.mark.docker
+def test_symlinks_made_in_a_session_lead_nowhere(
+    cli: Runner, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """A tenant makes links to the host's files inside its folder from a session; through the
+    API they are listed as links and never followed (download, listing inside)."""
+    env = fresh_user(cli, live_server)
+    assert cli("vfolder", "create", "myfolder", "local", env=env).returncode == 0
+    (tmp_path / "main.py").write_text(MAIN_PY)
+    links = "cd /home/work/myfolder && ln -s /etc/passwd pw && ln -s / root && ln -s .. up"
+    r = cli("run", "--rm", "-m", "myfolder", "--exec", links, "python", "main.py",
+            env=env, cwd=tmp_path)  # fmt: skip
+    assert "Execution finished. (exit code = 0)" in r.stderr, r.stdout + r.stderr
+    assert sorted(ls_names(cli, "myfolder", env)) == ["pw", "root", "up"]
+    out = tmp_path / "out"
+    out.mkdir()
+    r = cli("vfolder", "download", "myfolder", "pw", env=env, cwd=out)
+    assert list(out.iterdir()) == [], r.stdout + r.stderr  # nothing of /etc/passwd came out
+    assert "symbolic link" in r.stdout + r.stderr, r.stdout + r.stderr
+    for inside in ("root", "root/etc", "up"):
+        r = cli("vfolder", "ls", "myfolder", inside, env=env)
+        assert "passwd" not in r.stdout and "etc" not in r.stdout.split(), r.stdout
+        assert "not followed" in r.stdout + r.stderr, r.stdout + r.stderr
