@@ -30,6 +30,9 @@ TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 WRITE_CHUNK = 8 * 1024 * 1024  # bytes gathered before one write: large writes are fast writes
 MAX_IOV = 512  # chunks in one pwritev (the kernel takes at most 1024)
+# With fsync on, the written data is flushed to disk every so often while the rest arrives, so
+# the fsync that ends the upload has little left to write (instead of the whole file at once).
+FLUSH_EVERY = 64 * 1024 * 1024
 # How much of a body aiohttp reads ahead per request: its default (64 KiB) makes it pause and
 # resume the socket every 64 KiB, which costs more than the bytes themselves.
 READ_BUFSIZE = 4 * 1024 * 1024
@@ -89,6 +92,12 @@ async def options(request: web.Request) -> web.Response:
         headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION,
                  "Tus-Extension": "expiration"},
     )  # fmt: skip
+
+
+def _pwrite_flush(fd: int, chunks: list[bytes], pos: int, flush: bool) -> None:
+    _pwrite_all(fd, chunks, pos)
+    if flush:
+        os.fdatasync(fd)
 
 
 def _pwrite_all(fd: int, chunks: list[bytes], pos: int) -> None:
@@ -200,7 +209,10 @@ async def _receive(
                 if writing is not None:
                     await writing
                 await _check_quota(ctx, grant)
-                writing = asyncio.ensure_future(ctx.run(_pwrite_all, fd, buf, written))
+                flush = (
+                    volume.fsync and (written + buffered) // FLUSH_EVERY > written // FLUSH_EVERY
+                )
+                writing = asyncio.ensure_future(ctx.run(_pwrite_flush, fd, buf, written, flush))
                 written += buffered
                 buf, buffered = [], 0
     except _TooLarge:

@@ -28,6 +28,7 @@ BUILTIN = {"vfs": "backendai.storage.volumes.vfs:VfsVolume"}
 class Volume(Protocol):
     name: str
     quota: int  # bytes all its folders may hold together; 0: none
+    fsync: bool  # a finished upload is on disk before it is answered
 
     def info(self) -> VolumeInfo: ...
     def create_folder(self, vfid: uuid.UUID) -> None: ...
