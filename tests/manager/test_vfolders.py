@@ -369,3 +369,28 @@ async def test_storage_unavailable_is_a_503(
                 assert words in (await resp.json(content_type=None))["msg"]
         # Nothing was left half-made.
         assert await listed(w, "demo") == {}
+
+
+MODIFY_DOMAIN = """mutation($name: String!, $input: ModifyDomainInput!) {
+    modify_domain(name: $name, props: $input) { ok msg }
+}"""
+DOMAIN_HOSTS = '{ domain(name: "other") { allowed_vfolder_hosts } }'
+
+
+async def test_admins_grant_some_permissions_on_a_host(world: Tenants) -> None:
+    grant = "local:create-vfolder+download-file"
+    hosts = {"name": "other", "input": {"allowed_vfolder_hosts": [grant]}}
+    body = await world.gql("superadmin", MODIFY_DOMAIN, hosts)
+    assert body["data"]["modify_domain"]["ok"] is True, body
+    shown = await world.gql("superadmin", DOMAIN_HOSTS)
+    assert shown["data"]["domain"]["allowed_vfolder_hosts"] == [grant]
+    # carol (domain other) may now create and download there, not upload.
+    await make(world, "carol", "granted")
+    status, body = await ticket(world, "carol", "granted", "upload", {"path": "f", "size": 1})
+    assert status == 403 and "upload file" in body["msg"], body
+    # A grant naming an unknown permission is refused, and nothing changes.
+    hosts = {"name": "other", "input": {"allowed_vfolder_hosts": ["local:fly"]}}
+    body = await world.gql("superadmin", MODIFY_DOMAIN, hosts)
+    assert "Unknown vfolder host permission 'fly'" in str(body), body
+    shown = await world.gql("superadmin", DOMAIN_HOSTS)
+    assert shown["data"]["domain"]["allowed_vfolder_hosts"] == [grant]

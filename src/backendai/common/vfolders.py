@@ -4,7 +4,9 @@ folder permission levels, and what a folder name or a mount target may be."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import Any
 
 from backendai.common.statuses import VFolderPermission
 
@@ -51,3 +53,40 @@ def folder_name_problem(name: str) -> str | None:
 
 def is_dot_folder(name: str) -> bool:
     return name.startswith(".") and folder_name_problem(name) is None
+
+
+def parse_host_grants(entries: Iterable[str]) -> dict[str, list[str]]:
+    """``allowed_vfolder_hosts`` as admins write them (``local`` for every permission on the
+    host, ``local:download-file+mount-in-session`` for some), as the tables keep them."""
+    grants: dict[str, list[str]] = {}
+    for entry in entries:
+        host, sep, perms = entry.partition(":")
+        if not host or (sep and not perms):
+            raise ValueError(
+                f"{entry!r} is not a vfolder host grant: write HOST, or HOST:PERM+PERM with "
+                f"permissions among {', '.join(VFOLDER_HOST_PERMISSIONS)}."
+            )
+        if not sep:
+            grants[host] = list(VFOLDER_HOST_PERMISSIONS)
+            continue
+        wanted = perms.split("+")
+        unknown = [p for p in wanted if p not in VFOLDER_HOST_PERMISSIONS]
+        if unknown:
+            raise ValueError(
+                f"Unknown vfolder host permission {unknown[0]!r} in {entry!r}; the permissions "
+                f"are {', '.join(VFOLDER_HOST_PERMISSIONS)}."
+            )
+        grants[host] = [p for p in VFOLDER_HOST_PERMISSIONS if p in wanted]
+    return grants
+
+
+def format_host_grants(grants: dict[str, Any] | None) -> list[str]:
+    """The stored grants as ``parse_host_grants`` reads them: a host with every permission by
+    its name alone, one with some as ``HOST:PERM+PERM``."""
+    shown = []
+    for host, perms in sorted((grants or {}).items()):
+        if set(VFOLDER_HOST_PERMISSIONS) <= set(perms or []):
+            shown.append(host)
+        else:
+            shown.append(f"{host}:{'+'.join(p for p in VFOLDER_HOST_PERMISSIONS if p in perms)}")
+    return shown

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from backendai.common.errors import DomainNotFound, GroupNotFound
+from backendai.common.vfolders import format_host_grants
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Domain, Group, ScalingGroupForDomain
@@ -41,7 +42,7 @@ class DomainNode:
             created_at=d.created_at,
             modified_at=d.modified_at,
             total_resource_slots=JSONString(d.total_resource_slots),
-            allowed_vfolder_hosts=sorted(d.allowed_vfolder_hosts),
+            allowed_vfolder_hosts=format_host_grants(d.allowed_vfolder_hosts),
             allowed_docker_registries=d.allowed_docker_registries,
             integration_id=d.integration_id,
             scaling_groups=scaling_groups,
@@ -73,7 +74,7 @@ class GroupNode:
             modified_at=g.modified_at,
             domain_name=g.domain_name,
             total_resource_slots=JSONString(g.total_resource_slots),
-            allowed_vfolder_hosts=sorted(g.allowed_vfolder_hosts),
+            allowed_vfolder_hosts=format_host_grants(g.allowed_vfolder_hosts),
             integration_id=g.integration_id,
             resource_policy=g.resource_policy,
         )

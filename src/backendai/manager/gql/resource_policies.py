@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest
+from backendai.common.vfolders import format_host_grants
 from backendai.manager.api.params import validate
 from backendai.manager.db.models import KeyPairResourcePolicy
 from backendai.manager.gql.context import GQLContext
@@ -46,7 +47,7 @@ class KeyPairResourcePolicyNode:
             max_containers_per_session=p.max_containers_per_session,
             max_vfolder_count=p.max_vfolder_count, max_vfolder_size=BigInt(p.max_vfolder_size),
             idle_timeout=BigInt(p.idle_timeout),
-            allowed_vfolder_hosts=sorted(p.allowed_vfolder_hosts or {}),
+            allowed_vfolder_hosts=format_host_grants(p.allowed_vfolder_hosts),
             max_pending_session_count=p.max_pending_session_count,
         )  # fmt: skip
 

@@ -24,7 +24,7 @@ from backendai.common.errors import (
     UserNotFound,
 )
 from backendai.common.statuses import SessionStatus, UserRole
-from backendai.common.vfolders import VFOLDER_HOST_PERMISSIONS
+from backendai.common.vfolders import parse_host_grants
 from backendai.manager import authz
 from backendai.manager.authz import Action, Actor, Resource, Target
 from backendai.manager.db.models import Domain, Group, GroupMembership, Session, User
@@ -32,9 +32,13 @@ from backendai.manager.db.models import Domain, Group, GroupMembership, Session,
 ENDED = (SessionStatus.TERMINATED, SessionStatus.CANCELLED)
 
 
-def hosts(names: Iterable[str]) -> dict[str, Any]:
-    """Host names as a client sends them, as the tables keep them (host -> permissions)."""
-    return {name: list(VFOLDER_HOST_PERMISSIONS) for name in names}
+def hosts(entries: Iterable[str]) -> dict[str, Any]:
+    """Host grants as a client sends them (``local``, ``local:download-file+upload-file``), as
+    the tables keep them (host -> permissions)."""
+    try:
+        return dict(parse_host_grants(entries))
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from None
 
 
 def user_target(user: User) -> Target:

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backendai.common.errors import AlreadyExists, InvalidRequest, NotFound
 from backendai.common.slots import ResourceSlot
 from backendai.common.statuses import DefaultForUnspecified
-from backendai.common.vfolders import VFOLDER_HOST_PERMISSIONS
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import KeyPair, KeyPairResourcePolicy
 from backendai.manager.services.auth import Principal
+from backendai.manager.services.identity_rules import hosts as host_grants
 
 _SHOWN_KEYPAIRS = 10  # keypairs named in a refusal to delete
 
@@ -65,7 +65,7 @@ class PolicyProps(BaseModel):
         values = self.model_dump(exclude_none=True)
         hosts = values.pop("allowed_vfolder_hosts", None)
         if hosts is not None:
-            values["allowed_vfolder_hosts"] = {h: list(VFOLDER_HOST_PERMISSIONS) for h in hosts}
+            values["allowed_vfolder_hosts"] = host_grants(hosts)
         return values
 
 
