@@ -12,7 +12,7 @@ up: setup-up
 	$(PY)/backendai-server up --data-dir $(DATA_DIR) --port $(PORT) --webserver-port $(WEBSERVER_PORT) --agent-port $(AGENT_PORT) --storage-port $(STORAGE_PORT)
 
 test: setup-test lint typecheck
-	$(PY)/pytest -q -ra
+	$(PY)/pytest -q -ra --durations=25
 
 setup-up:
 	@scripts/setup.sh up
