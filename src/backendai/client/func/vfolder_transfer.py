@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -239,6 +239,18 @@ async def _head_offset(http: aiohttp.ClientSession, url: URL) -> int | None:
     return int(value)
 
 
+SEND_PIECE = 2**20
+
+
+async def _pieces(chunk: bytes) -> AsyncIterator[memoryview]:
+    """A chunk handed to the socket a piece at a time, each awaited: one 16 MiB write would sit
+    in asyncio's send buffer, which (before Python 3.12) is shifted down after every partial
+    send, copying the rest of the chunk each time."""
+    view = memoryview(chunk)
+    for start in range(0, len(view), SEND_PIECE):
+        yield view[start : start + SEND_PIECE]
+
+
 async def _patch(
     http: aiohttp.ClientSession, url: URL, f: IO[bytes], offset: int, length: int
 ) -> int:
@@ -253,9 +265,10 @@ async def _patch(
         "Tus-Resumable": TUS_VERSION,
         "Upload-Offset": str(offset),
         "Content-Type": "application/offset+octet-stream",
+        "Content-Length": str(len(chunk)),
     }
     try:
-        async with http.patch(url, data=chunk, headers=headers) as resp:
+        async with http.patch(url, data=_pieces(chunk), headers=headers) as resp:
             if resp.status != 204:
                 raise await _refuse(resp, "upload")
             value = resp.headers.get("Upload-Offset", "")
