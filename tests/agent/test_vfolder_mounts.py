@@ -91,12 +91,14 @@ def test_symlinks_anywhere_on_the_way_are_refused(tmp_path: Path) -> None:
     with pytest.raises(VFolderUnavailable, match="is a symbolic link"):
         specs(tmp_path, volume, mount(vfid))
     # A middle component a symlink.
+    # (A volume of its own: the first folder's random id may also start with "ab".)
+    volume2 = tmp_path / "vol2"
     vfid2 = uuid.UUID("ab" + "cd" + uuid.uuid4().hex[4:])
-    (volume / "ab").mkdir()
-    (volume / "ab" / "cd").symlink_to(elsewhere, target_is_directory=True)
+    (volume2 / "ab").mkdir(parents=True)
+    (volume2 / "ab" / "cd").symlink_to(elsewhere, target_is_directory=True)
     (elsewhere / folder_path(vfid2).split("/")[2]).mkdir()
     with pytest.raises(VFolderUnavailable, match=r"/ab/cd is a symbolic link"):
-        specs(tmp_path, volume, mount(vfid2))
+        specs(tmp_path, volume2, mount(vfid2))
     # The volume root itself reached through a symlink.
     link = tmp_path / "vol-link"
     link.symlink_to(volume)
