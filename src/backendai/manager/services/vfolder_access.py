@@ -118,8 +118,11 @@ async def _describe(db: AsyncSession, folder: VFolder, permission: VFolderPermis
     return FolderAccess(folder, permission, is_owner, via, group_name, owner_email)
 
 
-async def access_of(db: AsyncSession, p: Principal, folder: VFolder) -> FolderAccess | None:
-    """How ``p`` reaches ``folder``, or None when it may not see it at all."""
+async def access_of(
+    db: AsyncSession, p: Principal, folder: VFolder, groups: list[uuid.UUID] | None = None
+) -> FolderAccess | None:
+    """How ``p`` reaches ``folder``, or None when it may not see it at all; ``groups``: ``p``'s
+    groups when the caller already has them (a listing asks once, not once per folder)."""
     if folder.ownership_type is VFolderOwnership.USER and folder.user == p.user_uuid:
         # The folder's own permission binds its owner too (a folder made "ro" is mounted and
         # served read-only); the owner may change it with update-options.
@@ -135,7 +138,9 @@ async def access_of(db: AsyncSession, p: Principal, folder: VFolder) -> FolderAc
         UserRole.SUPERADMIN,
     ):
         return await _describe(db, folder, VFolderPermission.RW_DELETE, False, "admin")
-    if folder.group is not None and folder.group in await group_ids(db, p.user_uuid):
+    if groups is None and folder.group is not None:
+        groups = await group_ids(db, p.user_uuid)
+    if folder.group is not None and groups is not None and folder.group in groups:
         return await _describe(db, folder, folder.permission, False, "group")
     if share is not None:
         return await _describe(db, folder, share, False, "shared")
@@ -165,7 +170,7 @@ async def accessible(
     )
     out = []
     for folder in rows:
-        access = await access_of(db, p, folder)
+        access = await access_of(db, p, folder, groups)
         if (
             access is None
             and include_admin
