@@ -32,9 +32,11 @@ maps each class to a status code (``backendai.manager.api.problems``).
      │    └── NotAvailable           not-available           a feature this edition does not have
      ├── GraphQLError                graphql-error
      ├── AgentError                  agent-error             an agent failed
-     │    └── AgentUnreachable       agent-unreachable       no answer (down or restarting)
+     │    ├── AgentUnreachable       agent-unreachable       no answer (down or restarting)
+     │    └── AppStartFailed         app-start-failed        an app inside a session did not start
      ├── ServiceUnavailable          service-unavailable     busy for now (try again later)
-     │    └── ServerFrozen           server-frozen           frozen for maintenance: no new sessions
+     │    ├── ServerFrozen           server-frozen           frozen for maintenance: no new sessions
+     │    └── AppProxyUnavailable    appproxy-unavailable    no app proxy can take the route now
      ├── ConfigurationError          configuration-error     settings that cannot start a process
      └── InternalError               internal-server-error   a bug or an unreachable dependency
 """
@@ -199,6 +201,14 @@ class AgentUnreachable(AgentError):
     title = "The agent could not be reached."
 
 
+class AppStartFailed(AgentError):
+    """A service inside a session (ttyd, sshd, jupyter, ...) exited or did not listen in time;
+    ``msg`` carries the end of its log, so the user sees why."""
+
+    code = "app-start-failed"
+    title = "The app could not be started in the session."
+
+
 class ServiceUnavailable(PlatformError):
     """A dependency is busy or down for now (a locked database): try again later."""
 
@@ -211,6 +221,13 @@ class ServerFrozen(ServiceUnavailable):
 
     code = "server-frozen"
     title = "The manager is frozen for maintenance."
+
+
+class AppProxyUnavailable(ServiceUnavailable):
+    """No configured app proxy answers, or none has a free port in its pool."""
+
+    code = "appproxy-unavailable"
+    title = "No app proxy can serve the app now."
 
 
 class NotAvailable(NotFound):

@@ -6,13 +6,23 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from backendai.common.forwarding import ProxyList
 from backendai.common.settings import ProcessSettings
 
 AGENT_TOKEN_FILE = "agent-token"
 STORAGE_TOKEN_FILE = "storage-token"
+APPPROXY_TOKEN_FILE = "appproxy-token"  # common.app_protocol.APPPROXY_TOKEN_FILE
+
+
+class AppProxyEndpoint(BaseModel):
+    """One app proxy (``backendai-server appproxy``) this manager hands routes to."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(min_length=1, max_length=64, description="The proxy's [appproxy] id.")
+    url: str = Field(description="Its control API, as the manager reaches it.")
 
 
 class ManagerSettings(ProcessSettings):
@@ -70,6 +80,23 @@ class ManagerSettings(ProcessSettings):
         description=(
             "Shared secret between the manager and the storage process (header "
             "X-BackendAI-Storage-Token). Default: the file storage-token in the data dir."
+        ),
+    )
+    appproxies: list[AppProxyEndpoint] = Field(
+        default_factory=list,
+        description=(
+            "The app proxies that serve users' app routes (web terminal, Jupyter, ...) to "
+            'browsers: [{id = "main", url = "http://127.0.0.1:6041"}]. A route goes to the '
+            "one with the fewest routes that can take it. Empty: apps are reached only through "
+            "`backend.ai app`."
+        ),
+    )
+    appproxy_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description=(
+            "Shared secret between the manager and its app proxies (header "
+            "X-BackendAI-AppProxy-Token). Default: the file appproxy-token in the data dir."
         ),
     )
     agent_lost_timeout: float = Field(
@@ -166,6 +193,10 @@ class ManagerSettings(ProcessSettings):
     @property
     def storage_token_file(self) -> Path:
         return self.data_dir / STORAGE_TOKEN_FILE
+
+    @property
+    def appproxy_token_file(self) -> Path:
+        return self.data_dir / APPPROXY_TOKEN_FILE
 
     @property
     def database_url(self) -> str:
