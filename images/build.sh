@@ -2,9 +2,11 @@
 # Build the local session images (no registry needed):
 #   backendai/base:debian12         debootstrap (minbase) + docker import
 #   backendai/python:3.11-debian12  images/python/Dockerfile FROM the base (+ :latest)
+#   backendai/python-jupyter:3.11-debian12  images/jupyter/Dockerfile FROM python (+ :latest):
+#                                   Jupyter Notebook 7 and JupyterLab 4
 #
-# Usage: images/build.sh [--force] [base|python ...]
-#   --force   rebuild even when the image exists (a rebuilt base also rebuilds python)
+# Usage: images/build.sh [--force] [base|python|jupyter ...]
+#   --force   rebuild even when the image exists (a rebuilt image also rebuilds those on it)
 #   names     build only these (default: all, in order)
 # Env: BACKENDAI_DEBIAN_MIRROR, BACKENDAI_DEBIAN_SECURITY_MIRROR override the mirror
 #      read from the host's apt sources (see images/base/sources.sh).
@@ -19,6 +21,8 @@ CODENAME=bookworm
 BASE_IMAGE=backendai/base:debian12
 PYTHON_IMAGE=backendai/python:3.11-debian12
 PYTHON_ALIASES=(backendai/python:latest)
+JUPYTER_IMAGE=backendai/python-jupyter:3.11-debian12
+JUPYTER_ALIASES=(backendai/python-jupyter:latest)
 
 step() { printf '∙ %s\n' "$*"; }
 ok()   { printf '✔ %s\n' "$*"; }
@@ -29,12 +33,12 @@ TARGETS=()
 for a in "$@"; do
     case "$a" in
         --force|-f) FORCE=1 ;;
-        base|python) TARGETS+=("$a") ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        base|python|jupyter) TARGETS+=("$a") ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $a (try --help)" ;;
     esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(base python)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(base python jupyter)
 wants() { local t; for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -162,11 +166,33 @@ build_python() {
     ok "$PYTHON_IMAGE built in $((SECONDS - t0)) s ($(image_size "$PYTHON_IMAGE")), tagged ${PYTHON_ALIASES[*]}"
 }
 
-# A digest of images/python/: an image built from other files is rebuilt.
-python_hash() { (cd "$HERE/python" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
-python_current() {
-    [ "$(docker image inspect --format '{{index .Config.Labels "ai.backend.build-hash"}}' "$PYTHON_IMAGE" 2>/dev/null)" = "$(python_hash)" ]
+# --- backendai/python-jupyter:3.11-debian12 --------------------------------------
+build_jupyter() {
+    have_image "$PYTHON_IMAGE" || die "$PYTHON_IMAGE is missing; build it first (images/build.sh python)"
+    step "$JUPYTER_IMAGE: docker build (images/jupyter/Dockerfile)"
+    local t0=$SECONDS work hash
+    STALE+=("$(image_id "$JUPYTER_IMAGE")"); hash=$(jupyter_hash)
+    # The python image already trusts the host's CA certificates: the context is the folder.
+    work="$WORK/jupyter"; mkdir -p "$work"
+    docker build --pull=false --force-rm --label "ai.backend.build-hash=$hash" \
+        -t "$JUPYTER_IMAGE" "$HERE/jupyter" >"$work/build.log" 2>&1 || {
+        tail -n 40 "$work/build.log" >&2
+        die "docker build of $JUPYTER_IMAGE failed"
+    }
+    local alias
+    for alias in "${JUPYTER_ALIASES[@]}"; do docker tag "$JUPYTER_IMAGE" "$alias"; done
+    ok "$JUPYTER_IMAGE built in $((SECONDS - t0)) s ($(image_size "$JUPYTER_IMAGE")), tagged ${JUPYTER_ALIASES[*]}"
 }
+
+# A digest of a folder's files: an image built from other files is rebuilt.
+dir_hash() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+python_hash() { dir_hash "$HERE/python"; }
+# The jupyter image also depends on the python image it was built on: a rebuilt python image
+# (a new id) makes it stale.
+jupyter_hash() { printf '%s %s\n' "$(dir_hash "$HERE/jupyter")" "$(image_id "$PYTHON_IMAGE")" | sha256sum | cut -c1-16; }
+build_hash() { docker image inspect --format '{{index .Config.Labels "ai.backend.build-hash"}}' "$1" 2>/dev/null; }
+python_current() { [ "$(build_hash "$PYTHON_IMAGE")" = "$(python_hash)" ]; }
+jupyter_current() { [ "$(build_hash "$JUPYTER_IMAGE")" = "$(jupyter_hash)" ]; }
 
 rebuilt_base=0
 if wants base; then
@@ -183,6 +209,16 @@ if wants python; then
     else
         have_image "$PYTHON_IMAGE" && ! python_current && step "$PYTHON_IMAGE: images/python/ changed"
         build_python
+    fi
+fi
+if wants jupyter; then
+    # jupyter_hash covers a rebuilt python image, so no flag is needed here.
+    if [ $FORCE -eq 0 ] && have_image "$JUPYTER_IMAGE" && jupyter_current; then
+        ok "$JUPYTER_IMAGE exists ($(image_size "$JUPYTER_IMAGE")); skipped"
+        for alias in "${JUPYTER_ALIASES[@]}"; do have_image "$alias" || docker tag "$JUPYTER_IMAGE" "$alias"; done
+    else
+        have_image "$JUPYTER_IMAGE" && ! jupyter_current && step "$JUPYTER_IMAGE: images/jupyter/ or $PYTHON_IMAGE changed"
+        build_jupyter
     fi
 fi
 drop_stale

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before `make up` or `make test`, idempotent and cached:
-#   scripts/setup.sh up     the venv, Docker Engine and the local images
-#   scripts/setup.sh test   the above plus PostgreSQL, the official client 20.9.9
+#   scripts/setup.sh up     the venv, Docker Engine and the local images (base, python, jupyter)
+#   scripts/setup.sh test   the above plus PostgreSQL, Redis, Chromium and an SSH client (browser
+#                           and SSH tests), the official client 20.9.9
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-up}
@@ -33,6 +34,9 @@ apt_missing=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || apt_missing+=("$1"); }
 if [ "$what" = test ]; then
     need postgresql; need redis-server
+    # tests/browser drives Debian's Chromium with Playwright (never `playwright install`);
+    # the SSH app tests connect with ssh/scp.
+    need chromium; need openssh-client
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
     step "installing ${apt_missing[*]}"
@@ -44,6 +48,8 @@ fi
 
 # --- Docker Engine and the local images ---------------------------------------------------
 scripts/docker.sh
+# All images in both modes: `make up` offers the jupyter image as an environment, and the
+# tests use it. Each is skipped when it exists and its folder has not changed.
 images/build.sh
 
 if [ "$what" = test ]; then

@@ -99,11 +99,13 @@ async def test_a_kernel_claims_the_prepared_container(pooled: PoolAgent) -> None
     created = await pooled.create(slots=slots, environ={"GREETING": "hi there"})
     kernel_id = created["kernel_id"]
     assert created["container_id"] == member
-    assert {p["name"]: p["host_ports"] for p in created["service_ports"]}["ttyd"]
+    ports = {p["name"]: p for p in created["service_ports"]}
+    assert ports["ttyd"]["container_ports"] == [7681] and ports["ttyd"]["host_ports"] == []
     cores = min(2, len(os.sched_getaffinity(0)))
     spec = pooled.spec(member)  # the kernel's limits, applied in place
     assert (spec.cpu, spec.memory, len(spec.cpuset)) == (Decimal("1.5"), 768 * MiB, cores)
     assert LABEL_KERNEL_ID not in spec.labels and spec.labels[LABEL_POOL] == IMAGE
+    assert spec.ports == []  # a pool container publishes nothing either
     code = "import os; print(os.environ['GREETING'], os.environ['BACKENDAI_KERNEL_ID'])"
     assert await pooled.run(kernel_id, code) == f"hi there {kernel_id}\n"
     # Batch commands see the environment too.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from backendai.agent.layout import CONTAINER_HOME, install_runner
+from backendai.agent.layout import CONTAINER_HOME, LABEL_AGENT_PORTS, install_runner
 from backendai.agent.resources import (
     CoreAllocator,
     cores_needed,
@@ -88,7 +89,8 @@ def test_spec_limits_labels_and_env(tmp_path: Path) -> None:
     assert spec.labels[LABEL_AGENT_ID] == "test-agent"
     assert spec.labels[LABEL_KERNEL_ID] == body["kernel_id"]
     assert spec.env["FOO"] == "bar" and spec.env["HOME"] == "/home/work"
-    assert spec.ports == [7681]
+    assert spec.ports == []  # apps are reached through the runner, never a published port
+    assert json.loads(spec.labels[LABEL_AGENT_PORTS])[0]["container_ports"] == [7681]
     assert "-m runner" in " ".join(spec.command)
 
 

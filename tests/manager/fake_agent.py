@@ -230,8 +230,9 @@ class FakeAgent:
         kid = self._kid(request)
         self.restart_calls.append(kid)
         restarted = self.created[kid].model_copy(
+            # Another port than at create, so a test sees the restart's ports stored.
             update={"service_ports": [ServicePort(name="ttyd", protocol="http",
-                                                  container_ports=[7681], host_ports=[30001])]}
+                                                  container_ports=[7682])]}
         )  # fmt: skip
         return web.json_response(restarted.model_dump(mode="json"))
 

@@ -243,7 +243,8 @@ def test_every_route_is_in_the_document(tmp_path: Path) -> None:
     }
     assert served == documented
     for path in DOC["paths"]:  # the one path parameter the handlers read
-        assert set(re.findall(r"{(\w+)}", path)) <= {"name"}
+        assert set(re.findall(r"{(\w+)}", path)) <= {"name", "app"}
     streams_and_agents = {"executeStream", "ptyStream", "sessionEvents", "agentHeartbeat",
-                          "agentKernelEvent", "backgroundTaskEvents"}  # fmt: skip
+                          "agentKernelEvent", "backgroundTaskEvents", "tcpproxyStream",
+                          "httpproxyStream", "appproxyRoutes", "appproxyActivity"}  # fmt: skip
     assert streams_and_agents == LEFT_OUT

@@ -95,10 +95,6 @@ class Kernel:
         limit = self.slots.get("mem") or fallback
         return format_amount("mem", ResourceSlot({"mem": limit})["mem"]) if limit else "?"
 
-    def with_host_ports(self, ports: dict[int, int]) -> None:
-        for sp in self.service_ports:
-            sp.host_ports = [ports[p] for p in sp.container_ports if p in ports]
-
     def created(self) -> KernelCreated:
         return KernelCreated(
             kernel_id=self.kernel_id,
@@ -201,7 +197,6 @@ class KernelRegistry:
             await wait_ready(
                 self.backend, record.id, kernel.paths.socket, self.settings.ready_timeout
             )
-            kernel.with_host_ports((await self.backend.inspect(record.id)).ports)
         return kernel.created()
 
     async def _claim(self, req: KernelCreateRequest, member: PoolMember) -> KernelCreated:
@@ -219,18 +214,15 @@ class KernelRegistry:
         s = self.settings
         await asyncio.to_thread(write_dotfiles, member.paths.home, req.dotfiles, s.uid, s.gid)
         mounts = base_mounts(member.paths, self.runner_dir)
-        kernel = self._claimed_kernel(claim, mounts, member.host_ports)
+        kernel = self._claimed_kernel(claim, mounts)
         log.info("kernel %s claimed pool container %s", req.kernel_id, member.container_id[:12])
         return kernel.created()
 
-    def _claimed_kernel(
-        self, claim: Claim, mounts: list[MountSpec], ports: dict[int, int]
-    ) -> Kernel:
+    def _claimed_kernel(self, claim: Claim, mounts: list[MountSpec]) -> Kernel:
         service_ports = [p.model_copy(deep=True) for p in claim.service_ports]
         kernel = Kernel(claim.kernel_id, claim.session_id, claim.container_id, claim.paths,
                         dict(claim.slots), mounts, service_ports, claim,
                         network=claim.network)  # fmt: skip
-        kernel.with_host_ports(ports)
         self.kernels[claim.kernel_id] = kernel
         self._claimed[claim.container_id] = claim.kernel_id
         if claim.network is not None:  # the member's hold on it is the kernel's now
@@ -271,7 +263,6 @@ class KernelRegistry:
             self.kernels[req.kernel_id] = kernel
             await self.backend.start(container_id)
             await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
-            kernel.with_host_ports((await self.backend.inspect(container_id)).ports)
             if req.bootstrap_script:
                 await self._bootstrap(kernel, req.bootstrap_script, f"{uid}:{s.gid}")
         except BaseException as e:
@@ -376,7 +367,6 @@ class KernelRegistry:
                 )  # fmt: skip
                 if kernel.claim is not None:  # the container's own environment is neutral
                     await configure(kernel.paths.socket, kernel.claim.environ)
-                kernel.with_host_ports((await self.backend.inspect(kernel.container_id)).ports)
             finally:
                 self.quiet.discard(kernel_id)
         return kernel.created()
@@ -417,7 +407,7 @@ class KernelRegistry:
         """A kernel from its container (and claim); it holds its network again."""
         network = next((n for n in record.networks if n in networks), None)
         if claim is not None and claim.container_id == record.id:
-            kernel = self._claimed_kernel(claim, record.mounts, record.ports)
+            kernel = self._claimed_kernel(claim, record.mounts)
             kernel.network = network or claim.network
             self.cores.adopt(kernel.kernel_id, record.cpuset)
             if kernel.network is not None:
@@ -439,7 +429,6 @@ class KernelRegistry:
             network=network,
             devices=from_label(record.labels.get(LABEL_DEVICES)),
         )
-        kernel.with_host_ports(record.ports)
         self.cores.adopt(kernel_id, record.cpuset)
         self.devices.restore(kernel_id, kernel.devices)
         if network is not None:

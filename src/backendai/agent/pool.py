@@ -2,7 +2,7 @@
 that a new kernel of such an image claims one instead of waiting for a container to start.
 
 A member is made like a kernel's container (same user, no capabilities, no-new-privileges, pids
-limit, the image's app ports published) but neutral: labelled ``ai.backend.agent.pool`` instead
+limit, no published port) but neutral: labelled ``ai.backend.agent.pool`` instead
 of with a kernel and session, one core of CPU time over all cores, ``POOL_MEMORY`` of memory, the
 base environment, its own home and ipc directories under ``pool/``. Members are not kernels:
 they hold no cores, are never reported to the manager and never count as sessions.
@@ -78,7 +78,6 @@ class PoolMember:
     image: str
     paths: KernelPaths
     service_ports: list[ServicePort]
-    host_ports: dict[int, int]  # container port -> host port
     link: RunnerLink | None = None  # opened beforehand, so that a claim skips the greeting
     network: str | None = None  # its own network, which a claim makes the session's
 
@@ -281,17 +280,16 @@ class WarmPool:
             container_id = await self.backend.create(spec)
             await self.backend.start(container_id)
             await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
-            ports = (await self.backend.inspect(container_id)).ports
             link = await RunnerLink.connect(paths.socket)
         except BaseException:
             if container_id is not None:
-                member = PoolMember(container_id, image, paths, service_ports, {}, None, network)
+                member = PoolMember(container_id, image, paths, service_ports, None, network)
                 await asyncio.shield(self.discard(member))
             else:
                 self.networks.release_soon(network)
                 await asyncio.to_thread(remove_tree, paths.root, ignore_errors=True)
             raise
-        return PoolMember(container_id, image, paths, service_ports, ports, link, network)
+        return PoolMember(container_id, image, paths, service_ports, link, network)
 
     async def close(self) -> None:
         """Stop filling and remove every idle member (claimed ones are kernels now)."""

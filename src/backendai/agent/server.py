@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from backendai.agent import apps, image_commit, terminal, transfers
 from backendai.agent import execute as execution
-from backendai.agent import image_commit, terminal, transfers
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.file_work import FileWork
 from backendai.agent.kernels import KernelRegistry
@@ -33,12 +33,23 @@ from backendai.common.agent_protocol import (
     KernelCreateRequest,
     ListFilesRequest,
 )
+from backendai.common.app_protocol import (
+    AGENT_APP_START,
+    AGENT_APP_STOP,
+    AGENT_APP_TUNNEL,
+    AGENT_APPS,
+    TICKET_QUERY,
+    AppInfo,
+    AppStartRequest,
+    tunnel_ticket_allows,
+)
 from backendai.common.errors import AuthenticationFailed, InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTAINER_LIST = TypeAdapter(list[ContainerInfo])
 _IMAGE_LIST = TypeAdapter(list[ImageInfo])
+_APP_LIST = TypeAdapter(list[AppInfo])
 
 
 @dataclass
@@ -54,16 +65,38 @@ CONTEXT_KEY = web.AppKey("agent_context", AgentContext)
 
 
 def token_middleware(token: str) -> Middleware:
+    """Every route takes the agent token; the app tunnel also a ticket for its kernel and app
+    (app proxies hold tickets, never the token), and no other route ever takes one."""
     expected = token.encode()
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get(AGENT_TOKEN_HEADER, "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise AuthenticationFailed(f"Missing or wrong {AGENT_TOKEN_HEADER} header.")
-        return await handler(request)
+        if hmac.compare_digest(given, expected):
+            return await handler(request)
+        ticket = request.query.get(TICKET_QUERY)
+        if ticket is not None and _is_tunnel(request):
+            if _ticket_allows(token, ticket, request):
+                return await handler(request)
+            raise AuthenticationFailed("The ticket is not one for this app, or it expired.")
+        raise AuthenticationFailed(f"Missing or wrong {AGENT_TOKEN_HEADER} header.")
 
     return check_token
+
+
+def _is_tunnel(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return (
+        request.method == "GET" and resource is not None and resource.canonical == AGENT_APP_TUNNEL
+    )
+
+
+def _ticket_allows(token: str, ticket: str, request: web.Request) -> bool:
+    try:
+        kernel_id = uuid.UUID(request.match_info["kernel_id"])
+    except ValueError:
+        return False
+    return tunnel_ticket_allows(token, ticket, kernel_id, request.match_info["app"])
 
 
 async def _parse(request: web.Request, model: type[M]) -> M:
@@ -190,6 +223,27 @@ async def remove_image(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def list_apps(request: web.Request) -> web.Response:
+    infos = await apps.list_apps(_registry(request).get(_kernel_id(request)))
+    return web.Response(body=_APP_LIST.dump_json(infos), content_type="application/json")
+
+
+async def start_app(request: web.Request) -> web.Response:
+    kernel = _registry(request).get(_kernel_id(request))
+    req = await _parse(request, AppStartRequest)
+    return _json(await apps.start_app(kernel, request.match_info["app"], req))
+
+
+async def stop_app(request: web.Request) -> web.Response:
+    kernel = _registry(request).get(_kernel_id(request))
+    return _json(await apps.stop_app(kernel, request.match_info["app"]))
+
+
+async def app_tunnel(request: web.Request) -> web.StreamResponse:
+    kernel = _registry(request).get(_kernel_id(request))
+    return await apps.tunnel(request, kernel, request.match_info["app"])
+
+
 def setup_routes(app: web.Application) -> None:
     app.on_cleanup.append(_close_file_work)
     r = app.router
@@ -205,5 +259,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/kernels/{kernel_id}/files", list_files)
     r.add_get("/v1/kernels/{kernel_id}/logs", logs)
     r.add_post("/v1/kernels/{kernel_id}/commit", commit_kernel)
+    r.add_get(AGENT_APPS, list_apps)
+    r.add_post(AGENT_APP_START, start_app)
+    r.add_post(AGENT_APP_STOP, stop_app)
+    r.add_get(AGENT_APP_TUNNEL, app_tunnel)
     r.add_get("/v1/images", list_images)
     r.add_post("/v1/images/remove", remove_image)

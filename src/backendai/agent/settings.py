@@ -87,7 +87,9 @@ class AgentSettings(ProcessSettings):
     )
     port_bind_host: str = Field(
         default="127.0.0.1",
-        description="Host address that containers' app ports (ttyd, sshd, ...) are published on.",
+        description="Deprecated and unused: no port of a session is published on the host any "
+        "more (apps are reached through the agent's tunnel); still accepted so that existing "
+        "configuration files load.",
     )
     pids_limit: int = Field(default=4096, gt=0, description="Process limit of each container.")
     default_shmem: int = Field(

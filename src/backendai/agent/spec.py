@@ -102,6 +102,11 @@ def kernel_environ(req: KernelCreateRequest, cores: int) -> dict[str, str]:
     return base | req.environ
 
 
+# No port of a container is published (``ContainerSpec.ports`` stays empty): apps are reached
+# only through connections their runner hands over (``backendai.agent.apps``). The service
+# ports are still recorded in the kernel's label, for the apps' names, protocols and ports.
+
+
 def build_spec(
     settings: AgentSettings,
     req: KernelCreateRequest,
@@ -134,8 +139,6 @@ def build_spec(
         memory=int(Decimal(req.slots["mem"])) if "mem" in req.slots else None,
         shm_size=int(parse_amount("mem", shm)) if shm else settings.default_shmem,
         pids_limit=settings.pids_limit,
-        ports=sorted({p for sp in service_ports for p in sp.container_ports}),
-        port_bind_host=settings.port_bind_host,
         network=network,
     )
 
@@ -164,7 +167,5 @@ def build_pool_spec(
         memory=POOL_MEMORY,
         shm_size=settings.default_shmem,
         pids_limit=settings.pids_limit,
-        ports=sorted({p for sp in service_ports for p in sp.container_ports}),
-        port_bind_host=settings.port_bind_host,
         network=network,
     )

@@ -46,13 +46,15 @@ async def relay(
     client: AnyWebSocket,
     upstream: AnyWebSocket,
     on_client_frame: Callable[[], Awaitable[None]] | None = None,
+    on_upstream_frame: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Pass frames both ways until either side ends; the caller closes both sockets.
 
-    ``on_client_frame`` runs after each frame the client sent (e.g. to mark activity).
+    ``on_client_frame`` runs after each frame the client sent, ``on_upstream_frame`` after
+    each frame that came back (e.g. to mark activity: a download through an app is use too).
     """
     up = asyncio.create_task(_pump(client, upstream, on_client_frame))
-    down = asyncio.create_task(_pump(upstream, client, None))
+    down = asyncio.create_task(_pump(upstream, client, on_upstream_frame))
     try:
         await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
     finally:

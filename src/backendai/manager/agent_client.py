@@ -1,8 +1,11 @@
-"""The manager's side of the agent API (``backendai.common.agent_protocol``).
+"""The manager's side of the agent API (``backendai.common.agent_protocol`` and the app routes
+of ``backendai.common.app_protocol``).
 
 Every call carries the shared agent token. Failures become domain errors: an agent that cannot
 be reached or answers 5xx is an ``AgentError``; a 4xx answer (a missing file, a bad path) is
-the user's ``InvalidRequest`` with the agent's own message.
+the user's ``InvalidRequest`` with the agent's own message. The app routes' problem codes keep
+their meaning: ``app-not-found`` is ``AppNotFound``, ``app-start-failed`` is ``AppStartFailed``
+(whose message ends with the app's log).
 """
 
 from __future__ import annotations
@@ -32,7 +35,24 @@ from backendai.common.agent_protocol import (
     ListFilesRequest,
     ListFilesResult,
 )
-from backendai.common.errors import AgentError, AgentUnreachable, InvalidRequest
+from backendai.common.app_protocol import (
+    AGENT_APP_START,
+    AGENT_APP_STOP,
+    AGENT_APP_TUNNEL,
+    AGENT_APPS,
+    AppInfo,
+    AppStarted,
+    AppStartRequest,
+    AppStopped,
+)
+from backendai.common.errors import (
+    AgentError,
+    AgentUnreachable,
+    AppNotFound,
+    AppStartFailed,
+    InvalidRequest,
+    PlatformError,
+)
 from backendai.common.private import shared_token
 from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
@@ -47,6 +67,8 @@ RETRY_FIRST_PAUSE, RETRY_MAX_PAUSE = 0.2, 5.0  # seconds between tries at an unr
 UNREACHABLE_RETRY_AFTER = 5  # what a user is told when the agent does not answer (restarting)
 COMMIT_TIMEOUT = 1800.0  # seconds a commit of a container to an image may take
 _IMAGE_LIST = TypeAdapter(list[ImageInfo])
+_APP_LIST = TypeAdapter(list[AppInfo])
+APPS_TIMEOUT = 5.0  # listing apps asks the runner; a slow agent falls back to stored ports
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -110,10 +132,8 @@ class AgentClient:
                 status, ctype = resp.status, resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError) as e:
             raise unreachable(addr, f"{method} {path}", e) from e
-        if status >= 500:
-            raise AgentError(f"The agent at {addr} failed ({method} {path}): {_detail(body)}")
         if status >= 400:
-            raise InvalidRequest(_detail(body), data=None)
+            raise _answer_error(addr, f"{method} {path}", status, body)
         return status, ctype, body
 
     async def create_kernel(self, addr: str, req: KernelCreateRequest) -> KernelCreated:
@@ -219,6 +239,60 @@ class AgentClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise unreachable(addr, f"the {stream} stream", e) from e
 
+    # Apps (``backendai.common.app_protocol``) ------------------------------------------------
+
+    async def list_apps(self, addr: str, kernel_id: uuid.UUID) -> list[AppInfo]:
+        _, _, body = await self._call(
+            "GET", addr, AGENT_APPS.format(kernel_id=kernel_id),
+            timeout=aiohttp.ClientTimeout(total=APPS_TIMEOUT, sock_connect=APPS_TIMEOUT),
+        )  # fmt: skip
+        return _APP_LIST.validate_json(body)
+
+    async def start_app(
+        self, addr: str, kernel_id: uuid.UUID, app: str, req: AppStartRequest
+    ) -> AppStarted:
+        path = AGENT_APP_START.format(kernel_id=kernel_id, app=app)
+        _, _, body = await self._call("POST", addr, path, json=req.model_dump(mode="json"))
+        return AppStarted.model_validate_json(body)
+
+    async def stop_app(self, addr: str, kernel_id: uuid.UUID, app: str) -> AppStopped:
+        path = AGENT_APP_STOP.format(kernel_id=kernel_id, app=app)
+        _, _, body = await self._call("POST", addr, path, json={})
+        return AppStopped.model_validate_json(body)
+
+    async def connect_app_tunnel(
+        self, addr: str, kernel_id: uuid.UUID, app: str, req: AppStartRequest
+    ) -> aiohttp.ClientWebSocketResponse:
+        """The app's tunnel WebSocket (binary frames to and from the app); the caller closes
+        it. The agent refuses before the upgrade, so a refusal carries only its status."""
+        path = AGENT_APP_TUNNEL.format(kernel_id=kernel_id, app=app)
+        query = {"arguments": json.dumps(req.arguments), "envs": json.dumps(req.envs)}
+        try:
+            return await self._http().ws_connect(
+                addr.rstrip("/") + path, params=query, max_msg_size=MAX_FRAME_SIZE, autoping=True
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            # No body reaches us here: the status alone tells the contract's refusals apart.
+            if e.status == 404:
+                raise AppNotFound(f"The session has no app {app!r}.") from e
+            if e.status == 502:
+                raise AppStartFailed(f"The app {app!r} did not start ({e.message}).") from e
+            raise _answer_error(addr, f"the {app} tunnel", e.status, e.message.encode()) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(addr, f"the {app} tunnel", e) from e
+
+
+def _answer_error(addr: str, what: str, status: int, body: bytes) -> PlatformError:
+    """The domain error for an agent's 4xx/5xx answer."""
+    code = _problem_code(body)
+    if code == AppNotFound.code:
+        return AppNotFound(_detail(body))
+    if code == AppStartFailed.code:
+        return AppStartFailed(_detail(body))
+    if status >= 500:
+        return AgentError(f"The agent at {addr} failed ({what}): {_detail(body)}")
+    return InvalidRequest(_detail(body), data=None)
+
 
 def unreachable(addr: str, what: str, e: BaseException) -> AgentError:
     """No connection, a dropped one or no answer in time: the agent may be restarting
@@ -239,6 +313,16 @@ async def _relayed(resp: aiohttp.ClientResponse, addr: str, path: str) -> AsyncI
         raise AgentError(
             f"The agent at {addr} broke off its answer (POST {path}): {type(e).__name__} {e}"
         ) from e
+
+
+def _problem_code(body: bytes) -> str | None:
+    """The slug of a problem JSON's ``type`` (``.../probs/app-not-found``), if it has one."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    return kind.rstrip("/").rsplit("/", 1)[-1] if isinstance(kind, str) and kind else None
 
 
 def _detail(body: bytes) -> str:

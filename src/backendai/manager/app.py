@@ -10,6 +10,7 @@ from backendai.common.private import private_dir
 from backendai.common.problems import problem_middleware
 from backendai.manager.api import (
     account,
+    apps,
     auth,
     dotfiles,
     editions,
@@ -76,6 +77,7 @@ def create_app(
     gql.setup(app)
     session.setup(app)
     stream.setup(app)
+    apps.setup(app)
     events.setup(app)
     internal.setup(app)
     image_api.setup(app)

@@ -8,12 +8,16 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backendai.manager.agent_client import AgentClient, load_agent_token
+from backendai.manager.appproxy_client import AppProxyClient, load_appproxy_token
 from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.events import EventBus, MemoryEventBus, session_factory
 from backendai.manager.events_redis import RedisEventBus
 from backendai.manager.scheduler.dispatcher import Scheduler
 from backendai.manager.scheduler.launcher import KernelLauncher
 from backendai.manager.services.agents import AgentRegistry
+from backendai.manager.services.app_route_janitor import AppRouteJanitor
+from backendai.manager.services.app_routes import AppRouteService
+from backendai.manager.services.apps import AppService
 from backendai.manager.services.auth import AuthService
 from backendai.manager.services.dotfiles import DotfileService
 from backendai.manager.services.error_logs import ErrorLogService
@@ -55,6 +59,10 @@ class ManagerContext:
     vfolders: VFolderService
     vfolder_files: VFolderFileService
     vfolder_sharing: VFolderSharingService
+    appproxies: AppProxyClient
+    apps: AppService
+    app_routes: AppRouteService
+    app_janitor: AppRouteJanitor
 
     @classmethod
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
@@ -82,6 +90,10 @@ class ManagerContext:
         )
         triggers.append(scheduler)
         bus.on_peer_wake(scheduler.trigger)
+        kernels = KernelAccess(db, agent_client)
+        idle = IdleReaper(db, control)
+        appproxies = AppProxyClient(load_appproxy_token(settings), settings.appproxies)
+        apps = AppService(db, agent_client, kernels, bus)
         return cls(
             settings=settings,
             engine=engine,
@@ -100,7 +112,7 @@ class ManagerContext:
             agent_client=agent_client,
             sessions=SessionService(db, bus, on_enqueue=scheduler.trigger),
             control=control,
-            kernels=KernelAccess(db, agent_client),
+            kernels=kernels,
             agents=AgentRegistry(
                 db,
                 control,
@@ -109,7 +121,7 @@ class ManagerContext:
                 on_change=scheduler.trigger,
             ),
             scheduler=scheduler,
-            idle=IdleReaper(db, control),
+            idle=idle,
             manager_status=ManagerStatus(db, control, settings.announcement),
             shared_config=SharedConfig(db),
             dotfiles=DotfileService(db),
@@ -119,18 +131,26 @@ class ManagerContext:
             vfolders=VFolderService(db, storage),
             vfolder_files=VFolderFileService(db, storage),
             vfolder_sharing=VFolderSharingService(db),
+            appproxies=appproxies,
+            apps=apps,
+            app_routes=AppRouteService(db, apps, appproxies, agent_client.token, idle),
+            app_janitor=AppRouteJanitor(db, appproxies, bus),
         )
 
     async def start(self) -> None:
-        """Before serving: hold this manager's lease and connect the event bus."""
+        """Before serving: hold this manager's lease, connect the event bus and start closing
+        the app routes of sessions that end."""
         await self.lease.acquire()
         await self.events.start()
+        self.app_janitor.start()
 
     async def close(self) -> None:
         self.auth.close()
         await self.scheduler.close()
         await self.agents.close()
         await self.control.close()
+        await self.app_janitor.close()
+        await self.appproxies.close()
         await self.agent_client.close()
         await self.storage.close()
         await self.events.aclose()

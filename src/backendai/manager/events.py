@@ -48,6 +48,11 @@ class EventName(StrEnum):
     KERNEL_CANCELLED = "kernel_cancelled"
     KERNEL_TERMINATING = "kernel_terminating"
     KERNEL_TERMINATED = "kernel_terminated"
+    # An app inside the session (its name is the event's ``reason``) was started by a user's
+    # tunnel or route, or stopped by closing its route. Not Backend.AI 20.09 names: listeners
+    # with a ``session`` or ``kernel`` scope do not get them.
+    APP_STARTED = "app_started"
+    APP_STOPPED = "app_stopped"
 
     @property
     def ends_session(self) -> bool:

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from backendai.agent.main import create_app as create_agent_app
 from backendai.agent.main import run_agent
 from backendai.agent.settings import AgentSettings
+from backendai.appproxy.app import create_app as create_appproxy_app
+from backendai.appproxy.settings import AppProxySettings
 from backendai.common.errors import PlatformError
 from backendai.common.private import private_dir
 from backendai.common.settings import load_settings
@@ -26,7 +28,7 @@ from backendai.manager.db.engine import create_engine, create_session_factory
 from backendai.manager.db.migrate import upgrade
 from backendai.manager.db.models import Agent
 from backendai.manager.services.bootstrap import bootstrap
-from backendai.manager.settings import ManagerSettings
+from backendai.manager.settings import AppProxyEndpoint, ManagerSettings
 from backendai.server import credentials
 from backendai.server.runner import Site, serve
 from backendai.storage.app import create_app as create_storage_app
@@ -122,6 +124,15 @@ async def _wait_for_agent(settings: ManagerSettings, agent_id: str) -> None:
     default=None,
     help="Storage (virtual folder files) port. [default: 6021]",
 )
+@click.option(
+    "--appproxy-port", type=int, default=None, help="App proxy control API port. [default: 6041]"
+)
+@click.option(
+    "--appproxy-ports",
+    "appproxy_port_range",
+    default=None,
+    help="The ports apps are served on in browsers, e.g. 10200-10299. [default: 10200-10299]",
+)
 def up(
     config_file: Path | None,
     data_dir: Path | None,
@@ -130,6 +141,8 @@ def up(
     webserver_port: int | None,
     agent_port: int | None,
     storage_port: int | None,
+    appproxy_port: int | None,
+    appproxy_port_range: str | None,
 ) -> None:
     """Start the whole platform on this machine in the foreground (embedded defaults)."""
     try:
@@ -149,6 +162,20 @@ def up(
         if "storage_url" not in manager.model_fields_set:
             manager = manager.model_copy(update={"storage_url": storage.url})
         manager_url = f"http://{manager.host}:{manager.port}"
+        # The app proxy shares the data dir too: both read the appproxy-token file there.
+        appproxy = load_settings(
+            AppProxySettings,
+            config_file,
+            host=host,
+            port=appproxy_port,
+            port_range=appproxy_port_range,
+            data_dir=manager.data_dir,
+            token=manager.appproxy_token,
+            manager_url=manager_url,
+        )
+        if "appproxies" not in manager.model_fields_set:
+            endpoint = AppProxyEndpoint(id=appproxy.id, url=appproxy.url)
+            manager = manager.model_copy(update={"appproxies": [endpoint]})
         agent = load_settings(
             AgentSettings,
             config_file,
@@ -176,6 +203,9 @@ def up(
             await _wait_for_agent(manager, agent.id)
             doc = credentials.write(manager.data_dir, urls[0], urls[1], users)
             credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE)
+            click.echo(
+                f"  App proxy (apps in browsers): {urls[3]} (app ports {appproxy.port_range})"
+            )
 
         web_settings = web.model_copy(update={"manager_url": manager_url})
         sites = [
@@ -183,6 +213,8 @@ def up(
             Site("webserver", create_webserver_app(web_settings), web.host, web.port),
             # Before the agent: sessions that mount folders may start as soon as it registers.
             Site("storage", create_storage_app(storage), storage.host, storage.port),
+            # It asks the manager for its routes until the manager answers.
+            Site("appproxy", create_appproxy_app(appproxy), appproxy.host, appproxy.port),
             # Last: its first heartbeat finds the manager already listening.
             Site("agent", create_agent_app(agent), agent.host, agent.port),
         ]
@@ -257,6 +289,19 @@ def storage_cmd(config_file: Path | None) -> None:
         _fail(e)
         return
     asyncio.run(serve([Site("storage", app, settings.host, settings.port)]))
+
+
+@main.command("appproxy")
+@CONFIG_OPTION
+def appproxy_cmd(config_file: Path | None) -> None:
+    """Run an app proxy (apps of sessions in browsers) alone; several may serve one manager."""
+    try:
+        settings = load_settings(AppProxySettings, config_file)
+        app = create_appproxy_app(settings)
+    except PlatformError as e:
+        _fail(e)
+        return
+    asyncio.run(serve([Site("appproxy", app, settings.host, settings.port)]))
 
 
 @main.group()

@@ -14,6 +14,11 @@ container, never through the container network. One JSON object per line each wa
                      result frames exactly as Backend.AI's client expects:
                      {"status", "console": [[stream, text], ...], "exitCode", "options", "files"}
 
+Apps (``services.py``, ``sshd.py``; shapes in ``backendai.common.app_protocol``, "Runner
+ops"): ``describe-services``, ``start-service``, ``stop-service`` and ``connect``, which hands
+the agent a connection to an app on the container's loopback as a descriptor (SCM_RIGHTS) and
+ends the link. They never wait for a run: code may run for hours while a terminal opens.
+
 Runs are serialised. Query mode runs code in ``interpreter.py``, a child process kept alive
 between runs; batch mode runs the clean/build/exec phases as shell commands. A dropped
 connection interrupts its run, as Ctrl-C would.

@@ -14,13 +14,15 @@ import threading
 
 from .channels import Message, Peer, log
 from .execution import Interpreter, Run
+from .services import Services, connect
 
 
 class Runner:
     def __init__(self, socket_path: str, workdir: str) -> None:
         self.socket_path, self.workdir = socket_path, workdir
         self.interp = Interpreter(workdir)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the interpreter's; service ops never take it
+        self.services = Services(workdir)
 
     def serve_forever(self) -> None:
         with self.lock:
@@ -71,6 +73,15 @@ class Runner:
                 elif message.get("op") == "run":
                     with self.lock:
                         self.run(peer, message)
+                elif message.get("op") == "describe-services":
+                    peer.send(self.services.describe(message.get("names")))
+                elif message.get("op") == "start-service":
+                    peer.send(self.services.start(message))
+                elif message.get("op") == "stop-service":
+                    peer.send(self.services.stop(message.get("name")))
+                elif message.get("op") == "connect":
+                    connect(peer, message)
+                    break  # the link has done its one job: the agent holds the connection
         except Exception as e:  # a broken peer must not take the runner down
             log(f"connection error: {e!r}")
         finally:

@@ -25,6 +25,7 @@ from backendai.client.exceptions import BackendClientError
 from backendai.client.func import session_streams as streams
 from backendai.client.func.binding import M, api_function, api_generator
 from backendai.client.func.pagination import paginate
+from backendai.client.func.session_apps import AppFunctions
 from backendai.client.func.session_base import as_dict
 from backendai.client.func.session_files import FileTransfer
 from backendai.client.func.session_streams import InputProvider, SSEMessage, StreamPty
@@ -56,7 +57,7 @@ DETAIL_FIELDS = (
 )  # fmt: skip
 
 
-class ComputeSession(FileTransfer[M]):
+class ComputeSession(AppFunctions[M], FileTransfer[M]):
     """Compute-session functions; an instance with a ``name``/``id`` is one session."""
 
     def __call__(self, name: str, owner_access_key: str | None = None) -> ComputeSession[M]:

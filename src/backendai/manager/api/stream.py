@@ -1,4 +1,5 @@
-"""``/stream/session/{name}/...``: code execution over WebSocket, and the session's apps.
+"""``/stream/session/{name}/...``: code execution over WebSocket, and the list of the session's
+apps (their tunnel is ``api.apps``).
 
 The execute stream is relayed frame by frame, verbatim, between the client and the agent's
 execute WebSocket (API_CONTRACT §2.2); the agent speaks the client's protocol itself.
@@ -100,8 +101,17 @@ async def interrupt(request: web.Request) -> web.Response:
 
 
 async def apps(request: web.Request) -> web.Response:
+    """The session's apps (API_CONTRACT §3.1): what its agent says now, with what each allows
+    and whether it runs; else the apps stored when the kernel started, in their first shape."""
     s = await session_from_request(request)
-    return web.json_response(await context_of(request).kernels.apps(s))
+    listing = await context_of(request).apps.list(s)
+    if listing.live:
+        return web.json_response(
+            [a.model_dump(mode="json", exclude_none=True) for a in listing.apps]
+        )
+    return web.json_response(
+        [a.model_dump(mode="json", exclude_defaults=True) for a in listing.apps]
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -1,4 +1,5 @@
-"""Reaching into a session's container through its agent: files, logs, code execution, apps.
+"""Reaching into a session's container through its agent: files, logs, code execution (apps:
+``services.apps``).
 
 The manager only relays; the agent does the work. The limits Backend.AI's manager applies to
 uploads (at most 20 files, each under 1 MiB) and downloads (at most 5 files) are checked here.
@@ -21,7 +22,7 @@ from backendai.common.errors import InvalidRequest, InvalidSessionState
 from backendai.common.statuses import SessionStatus
 from backendai.manager.agent_client import AgentClient, RelayedStream
 from backendai.manager.db.models import Kernel, Session
-from backendai.manager.services.sessions import main_kernel, service_ports_of
+from backendai.manager.services.sessions import main_kernel
 
 MAX_UPLOAD_FILES = 20
 MAX_UPLOAD_FILE_SIZE = 1024 * 1024  # each file must be smaller than this
@@ -130,7 +131,3 @@ class KernelAccess:
                 .execution_options(synchronize_session=False)
             )
         return t
-
-    async def apps(self, s: Session) -> list[dict[str, Any]]:
-        async with self._db() as db:
-            return service_ports_of(await main_kernel(db, s.id))

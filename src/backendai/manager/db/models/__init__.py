@@ -1,6 +1,7 @@
 """All tables, importable from one place (Alembic's env reads ``Base.metadata`` from here)."""
 
 from backendai.manager.db.meta import Base
+from backendai.manager.db.models.apps import SessionAppRoute
 from backendai.manager.db.models.identity import Domain, Group, GroupMembership, KeyPair, User
 from backendai.manager.db.models.images import Image, ImageAlias
 from backendai.manager.db.models.operations import ConfigEntry, Dotfile, ErrorLog
@@ -51,6 +52,7 @@ __all__ = [
     "ScalingGroupForGroup",
     "ScalingGroupForKeyPair",
     "Session",
+    "SessionAppRoute",
     "SessionDependency",
     "SessionStatusChange",
     "SessionTemplate",
