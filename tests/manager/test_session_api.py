@@ -258,7 +258,9 @@ async def test_info_restart_and_forced(platform: ManagerHarness, joined: FakeAge
     resp = await platform.signed("PATCH", "/session/info-1")
     assert resp.status == 204
     assert joined.restart_calls == [uuid.UUID(body["sessionId"])]
-    assert (await kernel_row(platform, body["sessionId"])).service_ports[0]["container_ports"] == [7682]
+    assert (await kernel_row(platform, body["sessionId"])).service_ports[0]["container_ports"] == [
+        7682
+    ]
     assert (await session_row(platform, body["sessionId"])).status is SessionStatus.RUNNING
     resp = await platform.signed("DELETE", "/session/info-1?forced=true")
     assert resp.status == 403
