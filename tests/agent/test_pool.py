@@ -325,6 +325,8 @@ def test_the_default_pool_image_is_the_newest_python() -> None:
     assert default_pool_images(images) == ["backendai/python:3.11-debian12"]
     assert default_pool_images([image("python:latest")]) == ["python:latest"]
     assert default_pool_images([image("backendai/r:4")]) == []
+    jupyter = [image("backendai/python-jupyter:3.11-debian12"), image("backendai/python:3.11")]
+    assert default_pool_images(jupyter) == ["backendai/python:3.11", jupyter[0].name]
 
 
 async def test_a_deep_tree_left_in_a_pool_home_never_stops_a_start(short_dir: Path) -> None:

@@ -46,7 +46,9 @@ from backendai.common.slots import parse_amount
 log = logging.getLogger(__name__)
 
 KERNELSPEC_LABEL = "ai.backend.kernelspec"
-DEFAULT_REPOSITORY = "python"
+# The images users start most: python (the `python` alias) and the Jupyter image, whose
+# sessions open an app at once and so feel a cold container most.
+DEFAULT_REPOSITORIES = ("python", "python-jupyter")
 RETRY_DELAY = 30.0  # after a member could not be prepared (image gone, engine trouble)
 # A pool that still has a member is refilled only after this many seconds without a claim, so
 # that preparing containers (CPU for the engine and a new interpreter) does not slow down the
@@ -61,15 +63,20 @@ def _version_key(name: str) -> tuple[Any, ...]:
 
 
 def default_pool_images(images: list[ImageInfo]) -> list[str]:
-    """The newest tag of this agent's python image: what the manager's ``python`` alias names."""
-    names = [
-        i.name
-        for i in images
-        if KERNELSPEC_LABEL in i.labels
-        and i.name.rpartition(":")[0].rsplit("/", 1)[-1] == DEFAULT_REPOSITORY
-    ]
-    tagged = [n for n in names if not n.endswith(":latest")] or names
-    return [max(tagged, key=_version_key)] if tagged else []
+    """The newest tag of each of this agent's ``DEFAULT_REPOSITORIES``: what the manager's
+    aliases (``python``, ``python-jupyter``) name."""
+    chosen = []
+    for repository in DEFAULT_REPOSITORIES:
+        names = [
+            i.name
+            for i in images
+            if KERNELSPEC_LABEL in i.labels
+            and i.name.rpartition(":")[0].rsplit("/", 1)[-1] == repository
+        ]
+        tagged = [n for n in names if not n.endswith(":latest")] or names
+        if tagged:
+            chosen.append(max(tagged, key=_version_key))
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,8 @@ class AgentSettings(ProcessSettings):
         default=None,
         description=(
             "Full names of the images to keep prepared containers of. Default: the newest "
-            "tag of the python image this agent has (what the alias python names)."
+            "tag of each of the python and python-jupyter images this agent has (what the "
+            "aliases python and python-jupyter name)."
         ),
     )
 
