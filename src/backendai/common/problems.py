@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -20,6 +21,11 @@ from backendai.common import errors
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://api.backend.ai/probs/"
+# A refused WebSocket handshake: clients (aiohttp's ws_connect among them) read only the status
+# and headers, so the problem travels in this header too, percent-encoded JSON, its detail cut
+# to fit a header (the end of an app's start log is what a user needs to see).
+PROBLEM_HEADER = "X-BackendAI-Problem"
+_HEADER_DETAIL = 2000
 
 # Most specific first: the first matching class decides the status.
 _STATUS: list[tuple[type[errors.PlatformError], int]] = [
@@ -76,6 +82,14 @@ def render_error(error: errors.PlatformError) -> web.Response:
     return response
 
 
+def problem_header(error: errors.PlatformError) -> str:
+    msg = error.msg or ""
+    if len(msg) > _HEADER_DETAIL:
+        msg = msg[:300] + "\n…\n" + msg[-(_HEADER_DETAIL - 300) :]
+    body = {"type": PROBLEM_BASE + error.code, "title": error.title, "msg": msg}
+    return quote(json.dumps(body), safe="")
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -87,7 +101,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except errors.PlatformError as e:
         if status_of(e) >= 500:
             log.error("%s %s failed: %s", request.method, request.path, e)
-        return render_error(e)
+        response = render_error(e)
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            response.headers[PROBLEM_HEADER] = problem_header(e)
+        return response
     except web.HTTPException as e:
         if e.status < 400:
             raise
