@@ -61,6 +61,13 @@ def add_platform_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
 
 
+def _free_port_range() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.fixtures.live import free_port_range
+
+    return free_port_range()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,6 +118,8 @@ def platform(args: argparse.Namespace) -> Iterator[Platform]:
         str(BIN / "backendai-server"), "up", "--data-dir", str(data_dir),
         "--port", str(_free_port()), "--webserver-port", str(_free_port()),
         "--agent-port", str(_free_port()), "--storage-port", str(_free_port()),
+        # Never the defaults (6041, 10200-10299) of a `make up` that may be running.
+        "--appproxy-port", str(_free_port()), "--appproxy-ports", _free_port_range(),
     ]  # fmt: skip
     env = dict(os.environ)
     if args.pool_size is not None:

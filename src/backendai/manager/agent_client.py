@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import aiohttp
 from pydantic import TypeAdapter
@@ -54,6 +55,7 @@ from backendai.common.errors import (
     PlatformError,
 )
 from backendai.common.private import shared_token
+from backendai.common.problems import PROBLEM_HEADER
 from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
 
@@ -272,14 +274,31 @@ class AgentClient:
                 addr.rstrip("/") + path, params=query, max_msg_size=MAX_FRAME_SIZE, autoping=True
             )
         except aiohttp.WSServerHandshakeError as e:
-            # No body reaches us here: the status alone tells the contract's refusals apart.
+            # No body reaches us here, but the agent's problem rides in a header (with an app's
+            # start log); the status alone tells the contract's refusals apart.
+            detail = _handshake_detail(e)
             if e.status == 404:
-                raise AppNotFound(f"The session has no app {app!r}.") from e
+                raise AppNotFound(detail or f"The session has no app {app!r}.") from e
             if e.status == 502:
-                raise AppStartFailed(f"The app {app!r} did not start ({e.message}).") from e
+                raise AppStartFailed(
+                    detail or f"The app {app!r} did not start ({e.message})."
+                ) from e
             raise _answer_error(addr, f"the {app} tunnel", e.status, e.message.encode()) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             raise unreachable(addr, f"the {app} tunnel", e) from e
+
+
+def _handshake_detail(error: aiohttp.WSServerHandshakeError) -> str | None:
+    """The ``msg`` of the problem a refused upgrade carried in ``PROBLEM_HEADER``."""
+    sent = error.headers.get(PROBLEM_HEADER) if error.headers is not None else None
+    if not sent:
+        return None
+    try:
+        problem = json.loads(unquote(sent))
+    except ValueError:
+        return None
+    msg = problem.get("msg") if isinstance(problem, dict) else None
+    return msg if isinstance(msg, str) and msg else None
 
 
 def _answer_error(addr: str, what: str, status: int, body: bytes) -> PlatformError:

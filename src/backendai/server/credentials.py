@@ -34,10 +34,13 @@ def write(
     return ordered
 
 
-def show(doc: dict[str, Any], path: Path) -> None:
+def show(doc: dict[str, Any], path: Path, extra: list[str] | None = None) -> None:
+    """``extra``: lines about the other processes (storage, app proxy), after the endpoints."""
     click.echo("✔ Backend.AI-compatible platform is up.")
     click.echo(f"  API endpoint (keypair mode):   {doc['endpoint']}")
     click.echo(f"  Webserver (session mode, UI):  {doc['webserver']}")
+    for line in extra or []:
+        click.echo(f"  {line}")
     for role in ("superadmin", "demo"):
         user = doc.get(role)
         if not user:

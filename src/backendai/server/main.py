@@ -202,10 +202,8 @@ def up(
             # Ready means sessions can start: the agent has registered itself and its images.
             await _wait_for_agent(manager, agent.id)
             doc = credentials.write(manager.data_dir, urls[0], urls[1], users)
-            credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE)
-            click.echo(
-                f"  App proxy (apps in browsers): {urls[3]} (app ports {appproxy.port_range})"
-            )
+            proxy = f"App proxy (apps in browsers): {urls[3]} (app ports {appproxy.port_range})"
+            credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE, [proxy])
 
         web_settings = web.model_copy(update={"manager_url": manager_url})
         sites = [
