@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from backendai.agent.app_handoff import AppHandoff
 from backendai.agent.backends import create_backend
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.errors import FirewallError
@@ -60,6 +61,14 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
         await registry.start_pool()
         networks.start()  # spares, once the sweep at start has removed an earlier run's
         app[CONTEXT_KEY] = AgentContext(settings, engine, registry, capacity)
+        handoff = None
+        if settings.app_handoff:
+            handoff = AppHandoff(registry, settings.token, settings.app_handoff_socket)
+            try:
+                await handoff.start()
+            except OSError as e:  # e.g. a data dir path too long for a unix socket
+                log.warning("no app handoff socket (proxies use the tunnel): %s", e)
+                handoff = None
         link = ManagerLink(settings)
         tasks = [asyncio.create_task(networks.maintain(), name="session-networks")]
         if settings.manager_url:
@@ -78,6 +87,8 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await link.close()
+        if handoff is not None:
+            await handoff.close()
         await registry.pool.close()
         await networks.close()
         if backend is None:

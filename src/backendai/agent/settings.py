@@ -134,6 +134,14 @@ class AgentSettings(ProcessSettings):
         gt=0,
         description="Entries a directory listing returns at most (the first ones by name).",
     )
+    app_handoff: bool = Field(
+        default=True,
+        description=(
+            "Hand apps' connections to app proxies on this host as descriptors, over the unix "
+            "socket app-handoff.sock in the data dir (mode 0600), so that a browser's bytes are "
+            "relayed once (by the proxy) rather than twice; proxies elsewhere use the tunnel."
+        ),
+    )
     pool_size: int = Field(
         default=2,
         ge=0,
@@ -182,6 +190,10 @@ class AgentSettings(ProcessSettings):
     @property
     def addr(self) -> str:
         return self.public_addr or f"http://{self.host}:{self.port}"
+
+    @property
+    def app_handoff_socket(self) -> Path:
+        return self.data_dir / "app-handoff.sock"
 
     # Session networks (networks.py, firewall.py).
     network_pool: ipaddress.IPv4Network = Field(

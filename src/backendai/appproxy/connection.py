@@ -25,7 +25,8 @@ from backendai.appproxy.heads import (
     local_response,
     redirect_response,
 )
-from backendai.appproxy.tunnel import Tunnel, start_tunnel
+from backendai.appproxy.local_tunnel import LocalTunnel, open_tunnel
+from backendai.appproxy.tunnel import Tunnel
 
 if TYPE_CHECKING:
     from backendai.appproxy.routes import ServedRoute
@@ -94,7 +95,7 @@ class ClientConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._tunnel: Tunnel | None = None
+        self._tunnel: Tunnel | LocalTunnel | None = None
         self._responses = ResponseTracker(self)
         self._mode: Mode = "http"
         self._pauses: set[str] = set()
@@ -241,7 +242,9 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(redirect_response(verdict.location, self._route.access))
             raise _Stop
         if self._tunnel is None:
-            self._tunnel = start_tunnel(self, self._route.spec, self._route.tunnel_timeout)
+            self._tunnel = open_tunnel(
+                self, self._route.spec, self._route.tunnel_timeout, self._route.handoff
+            )
         self._out += forward_head(head)
         self._responses.expect(head.method)
         self._chunked = head.chunked

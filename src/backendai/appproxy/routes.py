@@ -7,6 +7,7 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from backendai.appproxy.connection import ClientConnection
 from backendai.appproxy.heads import RouteAccess
@@ -27,6 +28,7 @@ class ServedRoute:
     access: RouteAccess
     head_timeout: float
     tunnel_timeout: float
+    handoff: Path | None = None  # the agent's app-handoff socket, when it is on this host
     server: asyncio.Server | None = None
     connections: set[ClientConnection] = field(default_factory=set)
     active: bool = False  # carried bytes since the last activity report
@@ -79,6 +81,7 @@ class RouteTable:
     def _replace(self, route: ServedRoute, spec: AppRouteSpec) -> AppRoute:
         old = route.spec
         route.spec = spec
+        route.handoff = self.settings.handoff_for(spec.agent_addr)
         route.access = self._access(spec, route.port)
         if (old.token, old.public, old.kernel_id, old.app) != (
             spec.token,
@@ -105,6 +108,7 @@ class RouteTable:
                 self._access(spec, port),
                 self.settings.head_timeout,
                 self.settings.tunnel_timeout,
+                self.settings.handoff_for(spec.agent_addr),
             )
             try:
                 route.server = await loop.create_server(

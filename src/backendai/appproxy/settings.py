@@ -78,6 +78,17 @@ class AppProxySettings(ProcessSettings):
         gt=0,
         description="Seconds to wait for the agent's tunnel (it starts the app if needed).",
     )
+    local_agents: dict[str, Path] = Field(
+        default_factory=dict,
+        description=(
+            "Agents on this host: their API address (as the manager knows it, e.g. "
+            "http://127.0.0.1:6011) -> their app-handoff.sock. Apps of those agents' sessions "
+            "come as handed-over connections (one relay fewer); others through the tunnel."
+        ),
+    )
+
+    def handoff_for(self, agent_addr: str) -> Path | None:
+        return self.local_agents.get(agent_addr.rstrip("/"))
 
     activity_interval: float = Field(
         default=ACTIVITY_REPORT_INTERVAL,

@@ -191,6 +191,10 @@ def up(
             # On one machine the agent sees each volume where the storage keeps it.
             mounts = {name: v.path for name, v in storage.volumes.items()}
             agent = agent.model_copy(update={"volume_mounts": mounts})
+        if agent.app_handoff and "local_agents" not in appproxy.model_fields_set:
+            # The proxy and the agent share this host: apps' connections are handed over.
+            local = {agent.addr: agent.app_handoff_socket}
+            appproxy = appproxy.model_copy(update={"local_agents": local})
     except PlatformError as e:
         _fail(e)
         return
