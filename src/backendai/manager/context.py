@@ -146,10 +146,11 @@ class ManagerContext:
 
     async def close(self) -> None:
         self.auth.close()
-        await self.scheduler.close()
+        grace = self.settings.shutdown_grace
+        await self.scheduler.close(grace)
         await self.agents.close()
-        await self.control.close()
-        await self.app_janitor.close()
+        await self.control.close(grace)
+        await self.app_janitor.close(min(grace, 5.0))
         await self.appproxies.close()
         await self.agent_client.close()
         await self.storage.close()

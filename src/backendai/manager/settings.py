@@ -115,6 +115,14 @@ class ManagerSettings(ProcessSettings):
             "growing pauses, before a kernel create, destroy or restart on it fails for good."
         ),
     )
+    shutdown_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds a stopping manager lets launches, terminations and route closings in "
+            "flight finish before it cancels them."
+        ),
+    )
     kernel_vanish_grace: float = Field(
         default=10.0,
         ge=0,
