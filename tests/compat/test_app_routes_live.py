@@ -17,7 +17,7 @@ from backendai.client.exceptions import BackendAPIError
 from backendai.client.session import AsyncSession
 from backendai.common.app_protocol import AppOpened
 from tests.compat.conftest import Runner, api_env
-from tests.compat.test_admin_images import _add_user
+from tests.compat.test_admin_images import stranger  # noqa: F401  (the fixture)
 from tests.fixtures.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat, pytest.mark.docker]
@@ -57,20 +57,14 @@ async def _open(env: dict[str, str], session: str, app: str, public: bool = Fals
         return await api.ComputeSession(session).open_app(app, open_to_public=public)
 
 
-def _stranger_env(live_server: LiveServer) -> dict[str, str]:
-    keys = asyncio.run(_add_user(live_server, f"{unique('peer')}@example.com"))
-    return {
-        "BACKEND_ENDPOINT_TYPE": "api",
-        "BACKEND_ENDPOINT": live_server.endpoint,
-        "BACKEND_ACCESS_KEY": keys["access_key"],
-        "BACKEND_SECRET_KEY": keys["secret_key"],
-    }
-
-
 @pytest.mark.parametrize("cli", ["ours"], indirect=True)  # a wire-level check: one CLI is enough
-def test_browser_routes_end_to_end(cli: Runner, live_server: LiveServer) -> None:
+def test_browser_routes_end_to_end(
+    cli: Runner,
+    live_server: LiveServer,
+    stranger: dict[str, str],  # noqa: F811
+) -> None:
     ours = cli
-    owner, peer = api_env(live_server), _stranger_env(live_server)
+    owner, peer = api_env(live_server), stranger
     mine, theirs = unique("route"), unique("route")
     assert ours("start", "-t", mine, "python", env=owner).returncode == 0
     assert ours("start", "-t", theirs, "python", env=peer).returncode == 0

@@ -13,14 +13,14 @@ import json
 import socket
 from pathlib import Path
 
-from backendai.appproxy.tunnel import Tunnel, TunnelUser, problem, start_tunnel
+from backendai.appproxy.tunnel import Tunnel, TunnelUser, Upstream, problem, start_tunnel
 from backendai.common.app_protocol import AppRouteSpec
 
 MAX_ANSWER = 64 * 1024
 _HELD_HIGH = 256 * 1024
 
 
-class LocalTunnel(asyncio.Protocol):
+class LocalTunnel(Upstream):
     def __init__(self, user: TunnelUser) -> None:
         self._user = user
         self.transport: asyncio.Transport | None = None
@@ -38,14 +38,6 @@ class LocalTunnel(asyncio.Protocol):
             self._user.tunnel_full(len(self._pending) > _HELD_HIGH)
             return
         self.transport.write(data)
-
-    def pause(self) -> None:
-        if self.transport is not None and not self.ended:
-            self.transport.pause_reading()
-
-    def resume(self) -> None:
-        if self.transport is not None and not self.ended:
-            self.transport.resume_reading()
 
     def close(self, abort: bool = False) -> None:
         if self.transport is not None and not self.ended:
@@ -71,19 +63,6 @@ class LocalTunnel(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.ended:
             self._user.tunnel_data(data)
-
-    def eof_received(self) -> bool | None:
-        self._finish()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish()
-
-    def pause_writing(self) -> None:
-        self._user.tunnel_full(True)
-
-    def resume_writing(self) -> None:
-        self._user.tunnel_full(False)
 
     def _finish(self) -> None:
         if not self.ended:

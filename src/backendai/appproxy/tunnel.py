@@ -62,7 +62,40 @@ def tunnel_target(spec: AppRouteSpec) -> tuple[str, int, bool, str]:
     return base.hostname or "127.0.0.1", base.port or (443 if tls else 80), tls, f"{path}?{query}"
 
 
-class Tunnel(asyncio.Protocol):
+class Upstream(asyncio.Protocol):
+    """What every upstream of a browser connection does alike (the agent's tunnel, or an app
+    connection handed over): flow control both ways, and one end reported once."""
+
+    _user: TunnelUser
+    transport: asyncio.Transport | None
+    ended: bool
+
+    def pause(self) -> None:
+        if self.transport is not None and not self.ended:
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and not self.ended:
+            self.transport.resume_reading()
+
+    def eof_received(self) -> bool | None:
+        self._finish()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+
+    def pause_writing(self) -> None:
+        self._user.tunnel_full(True)
+
+    def resume_writing(self) -> None:
+        self._user.tunnel_full(False)
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+
+class Tunnel(Upstream):
     def __init__(self, user: TunnelUser, host: str, target: str, timeout: float) -> None:
         self._user = user
         self._timeout = timeout
@@ -98,14 +131,6 @@ class Tunnel(asyncio.Protocol):
             self._user.tunnel_full(len(self._pending) > 256 * 1024)
             return
         self._write_frame(_BINARY, data)
-
-    def pause(self) -> None:
-        if self.transport is not None and not self.ended:
-            self.transport.pause_reading()
-
-    def resume(self) -> None:
-        if self.transport is not None and not self.ended:
-            self.transport.resume_reading()
 
     def close(self, abort: bool = False) -> None:
         if self.transport is not None and not self.ended:
@@ -160,19 +185,6 @@ class Tunnel(asyncio.Protocol):
             self._error_body(data)
         else:
             self._handshake(data)
-
-    def eof_received(self) -> bool | None:
-        self._finish()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish()
-
-    def pause_writing(self) -> None:
-        self._user.tunnel_full(True)
-
-    def resume_writing(self) -> None:
-        self._user.tunnel_full(False)
 
     def _finish(self) -> None:
         if self._error_status:

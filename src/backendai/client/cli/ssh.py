@@ -104,6 +104,11 @@ async def run_over_tunnel(session_ref: str, port: int | None, build: CommandBuil
         return 1
 
 
+_port_option = click.option(
+    "-p", "--port", type=click.IntRange(0, 65535), default=None, metavar="PORT", help=PORT_HELP
+)
+
+
 def _require(tool: str) -> None:
     if shutil.which(tool) is None:
         print_fail(
@@ -115,14 +120,7 @@ def _require(tool: str) -> None:
 
 @click.command(context_settings=PASS_THROUGH)
 @click.argument("session_ref", metavar="SESSION_REF")
-@click.option(
-    "-p",
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    metavar="PORT",
-    help=PORT_HELP,
-)
+@_port_option
 @click.pass_context
 def ssh(ctx: click.Context, session_ref: str, port: int | None) -> None:
     """Execute the ssh command against the target compute session
@@ -147,14 +145,7 @@ def ssh(ctx: click.Context, session_ref: str, port: int | None) -> None:
 @click.argument("session_ref", metavar="SESSION_REF")
 @click.argument("src", metavar="SRC")
 @click.argument("dst", metavar="DST")
-@click.option(
-    "-p",
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    metavar="PORT",
-    help=PORT_HELP,
-)
+@_port_option
 @click.option(
     "-r", "--recursive", is_flag=True, help="recursive flag option to process directories"
 )
