@@ -65,6 +65,14 @@ def child_env(env: dict[str, str], home: Path, exe: Path) -> dict[str, str]:
     } | env  # fmt: skip
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C's default again. A suite started in the background of a
+    non-interactive shell (``make test &``) ignores SIGINT, children inherit that, and Python
+    then never raises KeyboardInterrupt: 20.9.9's ``app``, which stops only by it, would run on
+    after its ``ssh``/``scp`` parent signalled it, and that parent would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class AppProxy:
     """``backend.ai app SESSION APP -b PORT`` in the background, until stop()."""
 
@@ -73,7 +81,7 @@ class AppProxy:
         self.proc = subprocess.Popen(
             [str(exe), "app", session, app, "-b", f"127.0.0.1:{self.port}"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
         )  # fmt: skip
         self.output: list[str] = []
         assert self.proc.stdout is not None
@@ -194,24 +202,27 @@ def test_ssh_and_scp_commands(
     live_server: LiveServer,
     session: str,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     need("ssh")
     need("scp")
-    if exe == OFFICIAL:
-        # 20.9.9 stops its "app" child with SIGINT the moment ssh exits; when that lands while
-        # the child still closes the tunnel, the child can hang in its loop shutdown (seen: the
-        # ssh output arrives, then the command never returns).
-        request.applymarker(pytest.mark.xfail(reason="20.9.9 may hang on exit", strict=False))
     env = child_env(api_env(live_server), home, exe)
     port = str(free_port())
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(exe), *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-            # 20.9.9's hang is for good: a short wait costs CI less when it comes.
-            timeout=25 if exe == OFFICIAL else 120, check=False, stdin=subprocess.DEVNULL,
+        # A group of its own: on a timeout the "app" child that 20.9.9's ssh/scp starts goes
+        # too (killing the command alone would leave it running).
+        proc = subprocess.Popen(
+            [str(exe), *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=default_sigint,
         )  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     r = run("ssh", "-p", port, session, "whoami")
     assert (r.returncode, r.stdout.strip()) == (0, "work"), r.stdout + r.stderr
