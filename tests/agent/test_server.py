@@ -442,11 +442,13 @@ async def test_a_huge_listing_is_capped_with_a_note(short_dir: Path) -> None:
     async with TestClient(TestServer(app)) as client:
         resp = await client.post("/v1/kernels", json=create_body(), headers=HEADERS)
         kernel_id = (await resp.json())["kernel_id"]
-        home = short_dir / "kernels" / kernel_id / "home"
+        # A folder of its own: the runner may be adding id_container to the home meanwhile.
+        big = short_dir / "kernels" / kernel_id / "home" / "big"
+        big.mkdir()
         for n in range(20):
-            (home / f"n{n:02d}").touch()
+            (big / f"n{n:02d}").touch()
         resp = await client.post(
-            f"/v1/kernels/{kernel_id}/files", json={"path": "."}, headers=HEADERS
+            f"/v1/kernels/{kernel_id}/files", json={"path": "big"}, headers=HEADERS
         )
         listing = await resp.json()
         assert [f["filename"] for f in listing["files"]] == [f"n{n:02d}" for n in range(5)]
