@@ -292,18 +292,11 @@ def _reason_phrase(status: int, fallback: str) -> str:
 
 
 def _handshake_problem(url: URL, error: aiohttp.WSServerHandshakeError) -> dict[str, Any]:
-    from urllib.parse import unquote
+    from backendai.common.problems import PROBLEM_HEADER, read_problem_header
 
-    from backendai.common.problems import PROBLEM_HEADER
-
-    sent = error.headers.get(PROBLEM_HEADER) if error.headers is not None else None
-    if sent:
-        try:
-            problem = json.loads(unquote(sent))
-        except ValueError:
-            problem = None
-        if isinstance(problem, dict) and isinstance(problem.get("title"), str):
-            return problem
+    problem = read_problem_header(error.headers.get(PROBLEM_HEADER) if error.headers else None)
+    if problem is not None and isinstance(problem.get("title"), str):
+        return problem
     slug = {401: "auth-failed", 403: "generic-forbidden", 404: "generic-not-found"}.get(
         error.status, "generic-bad-request"
     )

@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -88,6 +88,17 @@ def problem_header(error: errors.PlatformError) -> str:
         msg = msg[:300] + "\n…\n" + msg[-(_HEADER_DETAIL - 300) :]
     body = {"type": PROBLEM_BASE + error.code, "title": error.title, "msg": msg}
     return quote(json.dumps(body), safe="")
+
+
+def read_problem_header(value: str | None) -> dict[str, Any] | None:
+    """The problem a refused upgrade carried in ``PROBLEM_HEADER``, if it is one."""
+    if not value:
+        return None
+    try:
+        problem = json.loads(unquote(value))
+    except ValueError:
+        return None
+    return problem if isinstance(problem, dict) else None
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

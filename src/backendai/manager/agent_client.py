@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import aiohttp
 from pydantic import TypeAdapter
@@ -55,7 +54,7 @@ from backendai.common.errors import (
     PlatformError,
 )
 from backendai.common.private import shared_token
-from backendai.common.problems import PROBLEM_HEADER
+from backendai.common.problems import PROBLEM_HEADER, read_problem_header
 from backendai.common.websockets import MAX_FRAME_SIZE
 from backendai.manager.settings import ManagerSettings
 
@@ -291,13 +290,7 @@ class AgentClient:
 def _handshake_detail(error: aiohttp.WSServerHandshakeError) -> str | None:
     """The ``msg`` of the problem a refused upgrade carried in ``PROBLEM_HEADER``."""
     sent = error.headers.get(PROBLEM_HEADER) if error.headers is not None else None
-    if not sent:
-        return None
-    try:
-        problem = json.loads(unquote(sent))
-    except ValueError:
-        return None
-    msg = problem.get("msg") if isinstance(problem, dict) else None
+    msg = (read_problem_header(sent) or {}).get("msg")
     return msg if isinstance(msg, str) and msg else None
 
 

@@ -24,24 +24,21 @@ from backendai.manager.api.params import check_text, parse_params
 from backendai.manager.context import context_of
 
 
-def _check_token(request: web.Request) -> None:
-    given = request.headers.get(AGENT_TOKEN_HEADER, "")
-    expected = context_of(request).agent_client.token
+def _check_secret(request: web.Request, header: str, expected: str, what: str) -> None:
+    given = request.headers.get(header, "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise AuthenticationFailed(
-            f"Missing or wrong {AGENT_TOKEN_HEADER}: configure the agent with the manager's "
-            "agent token."
+            f"Missing or wrong {header}: configure the {what} with the manager's {what} token."
         )
+
+
+def _check_token(request: web.Request) -> None:
+    _check_secret(request, AGENT_TOKEN_HEADER, context_of(request).agent_client.token, "agent")
 
 
 def _check_proxy_token(request: web.Request) -> None:
-    given = request.headers.get(APPPROXY_TOKEN_HEADER, "")
-    expected = context_of(request).appproxies.token
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise AuthenticationFailed(
-            f"Missing or wrong {APPPROXY_TOKEN_HEADER}: configure the app proxy with the "
-            "manager's app-proxy token."
-        )
+    token = context_of(request).appproxies.token
+    _check_secret(request, APPPROXY_TOKEN_HEADER, token, "app proxy")
 
 
 @public
