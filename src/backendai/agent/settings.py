@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from backendai.common.batch_tasks import TASK_LOG_LIMIT
 from backendai.common.settings import ProcessSettings
 
 WORK_UID = 65000  # images/python/Dockerfile's WORK_UID
@@ -97,6 +98,12 @@ class AgentSettings(ProcessSettings):
     )
     ready_timeout: float = Field(
         default=60.0, gt=0, description="Seconds a new container may take to become ready."
+    )
+    task_log_limit: int = Field(
+        default=TASK_LOG_LIMIT,
+        ge=4096,
+        description="Bytes of a batch task's output kept in its task log; the rest is counted "
+        "and dropped.",
     )
     file_op_timeout: float = Field(
         default=30.0,

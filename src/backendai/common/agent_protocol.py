@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from backendai.common.batch_tasks import BatchTask
 from backendai.common.devices import DeviceReport
 
 AGENT_TOKEN_HEADER = "X-BackendAI-Agent-Token"
@@ -78,6 +79,10 @@ class KernelCreateRequest(BaseModel):
     uid: int | None = Field(default=None, description="None: the agent's configured uid.")
     bootstrap_script: str | None = None
     startup_command: str | None = None
+    task: BatchTask | None = Field(
+        default=None,
+        description="A batch session's task, run once after the bootstrap (common.batch_tasks).",
+    )
     preopen_ports: list[int] = Field(default_factory=list)
     dotfiles: list[DotfileSpec] = Field(
         default_factory=list, description="The owner's dotfiles: user over group over domain."
@@ -108,6 +113,9 @@ class ContainerInfo(BaseModel):
     exit_code: int | None = None
     oom_killed: bool = False
     started_at: datetime | None = None
+    task_exit_code: int | None = Field(
+        default=None, description="A batch kernel's task exit code, once its task ended."
+    )
 
 
 class ImageInfo(BaseModel):
@@ -155,6 +163,7 @@ class AgentHeartbeat(BaseModel):
 
 class KernelEventKind(StrEnum):
     TERMINATED = "kernel_terminated"
+    TASK_FINISHED = "kernel_task_finished"  # a batch task ended; exit_code is its code
 
 
 class KernelEvent(BaseModel):

@@ -163,6 +163,16 @@ class AppNotFound(NotFound):
     title = "No such app in the session."
 
 
+class TemplateNotFound(NotFound):
+    code = "task-template-not-found"
+    title = "No such session template."
+
+
+class SweepNotFound(NotFound):
+    code = "sweep-not-found"
+    title = "No such sweep."
+
+
 class GroupNotFound(NotFound):
     code = "group-not-found"
     title = "No such group (project)."

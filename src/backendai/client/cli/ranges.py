@@ -1,41 +1,22 @@
-"""Parametric runs: range expressions and the cases they expand into (``run --*-range``).
-
-``--env-range X=case:1,2,3`` defines variable ``X`` with three values; ``-e 'CASENO=$X'``,
-``--build`` and ``--exec`` values are ``string.Template`` text filled from those variables.
-Every combination of the values of all ranges is a case; cases that come out identical
-(e.g. a range no template uses) are run once. As in Backend.AI's client, ``$NAME`` with no
-such range variable is an error even without ranges; ``$$`` is a literal ``$``.
-"""
+"""``run --*-range`` options: the click type over ``common.sweep_ranges`` (the expressions
+and the cases they expand into are shared with the manager's server-side sweeps)."""
 
 from __future__ import annotations
 
-import itertools
-import re
-import string
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import click
 
-_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-RangeValue = str | int | Decimal
-RangeSpec = tuple[str, tuple[RangeValue, ...]]
-
-
-def linspace(start: Decimal, stop: Decimal, num: int) -> tuple[Decimal, ...]:
-    """``num`` evenly spaced values from ``start`` to ``stop``, both included.
-
-    The arithmetic is Backend.AI's (``start + step * i`` in Decimal), so the values print
-    the same way there: ``linspace:1,2,3`` gives ``1.0``, ``1.5``, ``2.0``.
-    """
-    if num == 1:
-        return (start,)
-    step = (stop - start) / (num - 1)
-    return tuple(start + step * Decimal(i) for i in range(num))
-
+from backendai.common.sweep_ranges import (
+    Case,
+    RangeError,
+    RangeSpec,
+    RangeValue,
+    TemplateError,
+    expand_cases,
+    linspace,
+    parse_range,
+)
 
 if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value; older ones cannot subscript it
     _ParamTypeBase = click.ParamType[RangeSpec]
@@ -53,89 +34,21 @@ class RangeExpr(_ParamTypeBase):
     ) -> RangeSpec:
         if isinstance(value, tuple):
             return value  # already converted (defaults)
-        key, sep, expr = str(value).partition("=")
-        if not sep:
-            self.fail(f"{value!r} is not VAR=EXPRESSION.", param, ctx)
-        if not _KEY_RE.match(key):
-            self.fail(f"{key!r} is not a valid variable name.", param, ctx)
-        kind, _, args = expr.partition(":")
         try:
-            if kind == "case":
-                return key, tuple(args.split(","))
-            if kind == "linspace":
-                start, stop, num = args.split(",")
-                if int(num) < 1:
-                    self.fail("linspace needs at least one point.", param, ctx)
-                return key, linspace(Decimal(start), Decimal(stop), int(num))
-            if kind == "range":
-                bounds = [int(arg) for arg in args.split(",")]
-                if not 1 <= len(bounds) <= 3:
-                    raise ValueError("range takes START,STOP[,STEP]")
-                return key, tuple(range(*bounds))
-        except (ValueError, InvalidOperation) as e:
-            self.fail(f"Invalid {kind} expression {expr!r}: {e}", param, ctx)
-        self.fail(
-            f"Unrecognized range expression type in {expr!r} (use case:, linspace: or range:).",
-            param,
-            ctx,
-        )
+            return parse_range(str(value))
+        except RangeError as e:
+            self.fail(str(e), param, ctx)
 
 
 RANGE_EXPR = RangeExpr()
 
-
-@dataclass(frozen=True)
-class Case:
-    """One parametric case: the environment and the build/exec commands to use."""
-
-    envs: tuple[tuple[str, str], ...]
-    build: str
-    exec: str
-
-    def describe(self) -> str:
-        """``env = 'K=V', build = '*', exec = '...'`` (printed for multi-case runs)."""
-        pretty_env = " ".join(f"{k}={v}" for k, v in self.envs)
-        return f"env = {pretty_env!r}, build = {self.build!r}, exec = {self.exec!r}"
-
-
-class TemplateError(Exception):
-    """A ``$`` placeholder that no range variable fills."""
-
-
-def _product(ranges: Sequence[RangeSpec]) -> list[dict[str, RangeValue]]:
-    merged = dict(ranges)  # a variable given twice: the last definition wins
-    return [
-        dict(zip(merged, values, strict=True)) for values in itertools.product(*merged.values())
-    ]
-
-
-def _fill(what: str, template: str, variables: Mapping[str, RangeValue]) -> str:
-    try:
-        return string.Template(template).substitute(variables)
-    except KeyError as e:
-        raise TemplateError(
-            f"{what} uses ${e.args[0]}, but no range defines it (write $$ for a literal $)."
-        ) from None
-    except ValueError as e:
-        raise TemplateError(f"{what} has an invalid $ placeholder: {e}") from None
-
-
-def expand_cases(
-    envs: Mapping[str, str],
-    build: str | None,
-    exec_: str | None,
-    *,
-    env_ranges: Sequence[RangeSpec] = (),
-    build_ranges: Sequence[RangeSpec] = (),
-    exec_ranges: Sequence[RangeSpec] = (),
-) -> list[Case]:
-    """Every distinct case, in order; build/exec default to ``*`` (the image's heuristic)."""
-    cases: dict[Case, None] = {}
-    for env_vars, build_vars, exec_vars in itertools.product(
-        _product(env_ranges), _product(build_ranges), _product(exec_ranges)
-    ):
-        filled_envs = tuple((k, _fill(f"-e {k}", v, env_vars)) for k, v in envs.items())
-        filled_build = _fill("--build", build, build_vars) if build else "*"
-        filled_exec = _fill("--exec", exec_, exec_vars) if exec_ else "*"
-        cases[Case(filled_envs, filled_build, filled_exec)] = None
-    return list(cases)
+__all__ = [
+    "RANGE_EXPR",
+    "Case",
+    "RangeExpr",
+    "RangeSpec",
+    "RangeValue",
+    "TemplateError",
+    "expand_cases",
+    "linspace",
+]

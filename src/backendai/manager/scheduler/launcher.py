@@ -28,8 +28,10 @@ from backendai.common.agent_protocol import (
     KernelCreateRequest,
     VFolderMount,
 )
+from backendai.common.batch_tasks import BatchTask
 from backendai.common.errors import AgentError, InvalidRequest
 from backendai.common.statuses import SessionStatus as S
+from backendai.common.statuses import SessionType
 from backendai.manager.agent_client import AgentClient
 from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.meta import utcnow
@@ -49,17 +51,28 @@ def _request(s: Session, k: Kernel, dotfiles: list[DotfileSpec]) -> KernelCreate
         kernel_id=k.id,
         session_id=s.id,
         session_name=s.name,
-        session_type="batch" if s.session_type.value == "BATCH" else "interactive",
+        session_type="batch" if s.session_type is SessionType.BATCH else "interactive",
         image=k.image,
         slots=dict(k.occupied_slots),
         resource_opts={key: str(v) for key, v in s.resource_opts.items()},
         environ=dict(s.environ),
         bootstrap_script=s.bootstrap_script,
         startup_command=s.startup_command,
+        task=task_of(s),
         preopen_ports=[int(p) for p in k.preopen_ports],
         dotfiles=dotfiles,
         vfolders=_vfolders(s.vfolder_mounts),
     )
+
+
+def task_of(s: Session) -> BatchTask | None:
+    """A batch session's task: the stored one (sweeps, ``run --type batch``), else its
+    startup command as a shell command (``start --type batch -c``, Backend.AI's client)."""
+    if s.session_type is not SessionType.BATCH:
+        return None
+    if s.task:
+        return BatchTask.model_validate(s.task)
+    return BatchTask.shell(s.startup_command) if s.startup_command else None
 
 
 def _vfolders(stored: list[Any]) -> list[VFolderMount]:

@@ -89,6 +89,10 @@ class CreateResult:
             body["service_ports"] = self.service_ports  # manager 20.09's spelling on reuse
         if self.session.status_info:
             body["statusInfo"] = self.session.status_info
+        if self.session.status_data and self.status in ("ERROR", "CANCELLED", "TERMINATED"):
+            # Why it ended (a failed bootstrap script's output, a batch task's exit code):
+            # the client shows it instead of a bare status.
+            body["statusData"] = self.session.status_data
         return body
 
 

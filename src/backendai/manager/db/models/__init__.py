@@ -2,6 +2,7 @@
 
 from backendai.manager.db.meta import Base
 from backendai.manager.db.models.apps import SessionAppRoute
+from backendai.manager.db.models.batch import Sweep, TaskLogChunk
 from backendai.manager.db.models.identity import Domain, Group, GroupMembership, KeyPair, User
 from backendai.manager.db.models.images import Image, ImageAlias
 from backendai.manager.db.models.operations import ConfigEntry, Dotfile, ErrorLog
@@ -56,6 +57,8 @@ __all__ = [
     "SessionDependency",
     "SessionStatusChange",
     "SessionTemplate",
+    "Sweep",
+    "TaskLogChunk",
     "User",
     "UserResourcePolicy",
     "VFolder",

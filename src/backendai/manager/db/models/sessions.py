@@ -50,6 +50,11 @@ class Session(Base):
     vfolder_mounts: Mapped[list[Any]] = mapped_column(default=list)
     bootstrap_script: Mapped[str | None] = mapped_column(sa.Text)
     startup_command: Mapped[str | None] = mapped_column(sa.Text)
+    # A batch session's task (common.batch_tasks.BatchTask); None: its startup_command.
+    task: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("sweeps.id", ondelete="SET NULL"), index=True
+    )
     starts_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()
     terminated_at: Mapped[datetime | None] = mapped_column()
