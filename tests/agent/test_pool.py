@@ -23,6 +23,7 @@ from backendai.agent.layout import CLAIM_FILE, LABEL_POOL
 from backendai.agent.main import create_app
 from backendai.agent.pool import default_pool_images
 from backendai.agent.server import CONTEXT_KEY
+from backendai.agent.task_log import STATE_FILE
 from backendai.common.agent_protocol import LABEL_AGENT_ID, LABEL_KERNEL_ID, ImageInfo
 from tests.agent.conftest import (
     HEADERS,
@@ -349,3 +350,13 @@ async def test_a_deep_tree_left_in_a_pool_home_never_stops_a_start(short_dir: Pa
     finally:
         await agent.client.close()
         await backend.close()
+
+
+async def test_a_batch_task_claims_a_pool_container(pooled: PoolAgent) -> None:
+    """A batch session's task runs through the runner, so its kernel may be a warm one."""
+    [member] = await pooled.until_idle(1)
+    task = {"mode": "batch", "exec": "true"}
+    created = await pooled.create(session_type="batch", startup_command="true", task=task)
+    assert created["container_id"] == member
+    [record] = list(pooled.data_dir.rglob(STATE_FILE))
+    assert json.loads(record.read_text())["task"]["exec"] == "true"

@@ -23,6 +23,7 @@ from backendai.common import signing
 
 if TYPE_CHECKING:
     from tests.client.fake_sessions import SessionRoutes
+    from tests.client.fake_sweeps import SweepRoutes
 
 PROBS = "https://api.backend.ai/probs/"
 GqlHandler = Callable[[dict[str, Any]], Any]
@@ -62,11 +63,15 @@ class FakeBackend:
     tokens: set[str] = field(default_factory=set)
     cookie_name: str = "AIOHTTP_SESSION"
     sessions: SessionRoutes = field(init=False)
+    sweeps: SweepRoutes = field(init=False)
 
     def __post_init__(self) -> None:
         from tests.client.fake_sessions import SessionRoutes  # it imports this module
 
         self.sessions = SessionRoutes(self)
+        from tests.client.fake_sweeps import SweepRoutes
+
+        self.sweeps = SweepRoutes(self)
 
     # -- inspection helpers -------------------------------------------------------------
 
@@ -90,6 +95,7 @@ class FakeBackend:
             app.router.add_post(prefix + "/admin/graphql", self._legacy_gql)
             app.router.add_route("*", prefix + "/echo/{tail:.*}", self._echo)
         app.router.add_get("/fail/{status}", self._fail)
+        self.sweeps.add_routes(app)  # first: /session/{name}/logs would take /session/_/logs
         self.sessions.add_routes(app)
         return app
 

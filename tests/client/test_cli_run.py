@@ -104,7 +104,7 @@ def test_run_creation_options(api_mode: str, backend: FakeBackend, tmp_path: Pat
         "run", "-t", "mysess", "-c", "1", "-r", "cpu=3", "-r", "mem=2g", "-r", "cuda.shares=0.5",
         "-e", "A=1", "-e", "B=x=y", "-m", "myfolder", "-m", "data=/home/work/d",
         "-v", "x:/home/work/x",
-        "--resource-opts", "shmem=64m", "-d", "dom", "-g", "grp", "--type", "batch",
+        "--resource-opts", "shmem=64m", "-d", "dom", "-g", "grp", "--type", "interactive",
         "--starts-at", "1h", "--enqueue-only", "--max-wait", "30", "--no-reuse",
         "--scaling-group", "sg", "--cluster-size", "2", "--cluster-mode", "multi-node",
         "--preopen", "8000,8001", "--tag", "t", "--bootstrap-script", str(script), IMAGE,
@@ -122,35 +122,36 @@ def test_run_creation_options(api_mode: str, backend: FakeBackend, tmp_path: Pat
         },
         "clusterSize": 2, "clusterMode": "multi-node", "starts_at": "1h",
         "bootstrap_script": "echo boot\n", "owner_access_key": None,
-        "domain": "dom", "group": "grp", "type": "batch", "enqueueOnly": True,
+        "domain": "dom", "group": "grp", "type": "interactive", "enqueueOnly": True,
         "maxWaitSeconds": 30, "reuseIfExists": False, "startupCommand": None, "image": IMAGE,
     }  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("status", "line"),
+    ("status", "line", "exit_code"),
     [
-        ("PENDING", "\u2219 Session ID mysess is enqueued for scheduling."),
-        ("SCHEDULED", "\u2219 Session ID mysess is scheduled and about to be started."),
-        ("TIMEOUT", "\u2219 Session ID mysess is still on the job queue."),
+        ("PENDING", "\u2219 Session ID mysess is enqueued for scheduling.", 0),
+        ("SCHEDULED", "\u2219 Session ID mysess is scheduled and about to be started.", 0),
+        # Not run: the session did not start in --max-wait, or ended instead of starting.
+        ("TIMEOUT", "\u2219 Session ID mysess is still on the job queue.", 1),
         ("CANCELLED",
-         "\u2718 Session ID mysess has an error during scheduling/startup or cancelled."),
+         "\u2718 Session ID mysess has an error during scheduling/startup or cancelled.", 1),
     ],
 )  # fmt: skip
 def test_run_without_a_running_session(
-    api_mode: str, backend: FakeBackend, status: str, line: str
+    api_mode: str, backend: FakeBackend, status: str, line: str, exit_code: int
 ) -> None:
     backend.sessions.create_status = status
     result = run_cli("run", "-t", "mysess", "--enqueue-only", "-c", "print(1)", IMAGE)
-    assert result.exit_code == 0
+    assert result.exit_code == exit_code
     assert _lines(result.stderr)[1] == line
     assert backend.sessions.exec_frames == []  # nothing was executed
 
 
-def test_run_creation_failure_exits_0(api_mode: str, backend: FakeBackend) -> None:
+def test_run_creation_failure_exits_1(api_mode: str, backend: FakeBackend) -> None:
     backend.sessions.create_error = (400, "invalid-api-params", "Unknown resource slot.")
     result = run_cli("run", "-t", "mysess", "-r", "tpu=1", "-c", "print(1)", IMAGE)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # Backend.AI's client exits 0 here; scripts need to know
     lines = _lines(result.stderr)
     assert lines[1] == "\u2718 [0] BackendAPIError: 400 Bad Request"
     assert lines[2] == "  Unknown resource slot."
@@ -200,7 +201,7 @@ def test_run_output_records_and_exit_code(api_mode: str, backend: FakeBackend) -
         finished("", exit_code=1, files=[{"name": "out.png", "url": "http://s/out.png"}]),
     ]
     result = run_cli("run", "-t", "mysess", "-c", "raise SystemExit(1)", IMAGE)
-    assert result.exit_code == 0  # the program's exit code is only reported
+    assert result.exit_code == 1  # the program's exit code, as docker run gives it
     assert result.stdout == (
         "----- output record (type: html) -----\n<b>x</b>\n----- end of record -----\n"
         "--- generated files ---\nout.png: http://s/out.png\n--- end of generated files ---\n"
@@ -253,7 +254,7 @@ def test_run_ctrl_c_interrupts_the_code(api_mode: str, backend: FakeBackend) -> 
     backend.sessions.exec_script = script
     backend.sessions.on_frame_sent = press_ctrl_c
     result = run_cli("run", "-t", "mysess", "-c", "while True: pass", IMAGE)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the interrupted code's exit code
     assert result.stdout == "working\n"
     assert "\u2219 Interrupting the running code... (press Ctrl-C again to abort)" in (
         result.stderr

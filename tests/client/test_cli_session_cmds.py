@@ -30,6 +30,7 @@ def test_start(api_mode: str, backend: FakeBackend) -> None:
     assert result.stderr == (
         f"\u2219 Session ID {sid} is created and ready.\r\n"
         "\u2219 This session provides the following app services: jupyter, sshd\r\n"
+        f'\u2219 Follow its output with "backend.ai task-logs {sid}".\r\n'
     ).replace("\r\n", "\n")
     body = next(r.json() for r in backend.requests if r.path == "/session")
     assert body["startupCommand"] == "python serve.py"

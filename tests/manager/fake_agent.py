@@ -1,6 +1,10 @@
 """A fake agent: the agent API of ``backendai.common.agent_protocol`` on an aiohttp test server,
 keeping "containers" in memory, with slow and failing variants (``create_delay``,
-``fail_create``). It records every call, so tests can assert what reached the agent."""
+``fail_create``). It records every call, so tests can assert what reached the agent.
+
+A kernel created with a batch ``task`` gets a ``FakeTask`` that runs until the test says:
+``write_task`` adds output, ``finish_task`` ends it (and posts ``TASK_FINISHED``, as the agent
+does); ``on_create`` runs before the create call is answered (a task that ends that soon)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import json
 import tarfile
 import urllib.parse
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -37,7 +43,13 @@ from backendai.common.agent_protocol import (
     ListFilesResult,
     ServicePort,
 )
+from backendai.common.batch_tasks import (
+    AGENT_TASK_LOG,
+    TASK_EXIT_HEADER,
+    TASK_STATE_HEADER,
+)
 from backendai.common.errors import InvalidRequest
+from backendai.common.streaming import abort_response
 from tests.fixtures.platform import TEST_AGENT_TOKEN, ManagerHarness
 
 GiB = 1024**3
@@ -59,6 +71,20 @@ PYTHON_IMAGES = [
 def _problem(status: int, msg: str) -> web.Response:
     body = {"type": "https://api.backend.ai/probs/agent-error", "title": "Agent error", "msg": msg}
     return web.json_response(body, status=status)
+
+
+@dataclass
+class FakeTask:
+    """A batch kernel's task: its output so far and, once ended, its exit code."""
+
+    output: bytearray = field(default_factory=bytearray)
+    exit_code: int | None = None
+    gone: bool = False  # its kernel was destroyed
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
 
 
 class FakeAgent:
@@ -92,6 +118,13 @@ class FakeAgent:
         self.pty_frames: list[dict[str, Any]] = []
         self.commit_calls: list[tuple[uuid.UUID, CommitRequest]] = []
         self.removed_images: list[str] = []
+        self.tasks: dict[uuid.UUID, FakeTask] = {}
+        self.task_log_calls: list[tuple[uuid.UUID, int, bool]] = []
+        self.on_create: Callable[[KernelCreateRequest], Awaitable[None]] | None = None
+        # What a task-log follower gets when its kernel is destroyed: the real agent ends the
+        # answer ("end"); "cut" drops the connection instead (an agent that dies).
+        self.cut_followers = False
+        self.stall_followers = False  # followers get no output written after they came
         self.server = TestServer(self._app())
 
     @property
@@ -148,6 +181,80 @@ class FakeAgent:
         )
         return resp.status
 
+    # Batch tasks ---------------------------------------------------------------------------
+
+    def write_task(self, kernel_id: uuid.UUID, data: bytes) -> None:
+        task = self.tasks[kernel_id]
+        task.output += data
+        task.notify()
+
+    async def finish_task(
+        self,
+        manager: ManagerHarness,
+        kernel_id: uuid.UUID,
+        exit_code: int,
+        *,
+        output: bytes = b"",
+        event: bool = True,
+    ) -> int | None:
+        """End the task (after ``output``); report it in heartbeats from now on and, with
+        ``event``, post ``TASK_FINISHED`` (returns its answer's status)."""
+        task = self.tasks[kernel_id]
+        task.output += output
+        task.exit_code = exit_code
+        task.notify()
+        self.containers[kernel_id] = self.containers[kernel_id].model_copy(
+            update={"task_exit_code": exit_code}
+        )
+        if not event:
+            return None
+        return await self.post_task_finished(manager, kernel_id, exit_code)
+
+    async def post_task_finished(
+        self, manager: ManagerHarness, kernel_id: uuid.UUID, exit_code: int
+    ) -> int:
+        ev = KernelEvent(
+            agent_id=self.agent_id, kernel_id=kernel_id, kind=KernelEventKind.TASK_FINISHED,
+            reason="task-finished", exit_code=exit_code,
+        )  # fmt: skip
+        resp = await manager.client.post(
+            "/internal/agents/events",
+            json=ev.model_dump(mode="json"),
+            headers={AGENT_TOKEN_HEADER: self.token},
+        )
+        return resp.status
+
+    async def _task_log(self, request: web.Request) -> web.StreamResponse:
+        """``AGENT_TASK_LOG`` as the contract has it."""
+        kid = uuid.UUID(request.match_info["kid"])
+        offset = int(request.query.get("offset", "0"))
+        follow = request.query.get("follow", "0") == "1"
+        self.task_log_calls.append((kid, offset, follow))
+        task = self.tasks.get(kid)
+        if task is None or task.gone:
+            return _problem(404, "no task log")
+        headers = {TASK_STATE_HEADER: "running" if task.exit_code is None else "finished"}
+        if task.exit_code is not None:
+            headers[TASK_EXIT_HEADER] = str(task.exit_code)
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain", **headers})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        while True:
+            while offset < len(task.output) and not (follow and self.stall_followers):
+                piece = bytes(task.output[offset : offset + 64 * 1024])
+                offset += len(piece)
+                await resp.write(piece)
+            if not follow or task.exit_code is not None:
+                break
+            if task.gone:
+                if self.cut_followers:
+                    abort_response(request)
+                    return resp
+                break
+            await task.changed.wait()
+        await resp.write_eof()
+        return resp
+
     # The agent API ---------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
@@ -169,6 +276,7 @@ class FakeAgent:
         app.router.add_post("/v1/kernels/{kid}/download", self._download)
         app.router.add_post("/v1/kernels/{kid}/files", self._files)
         app.router.add_get("/v1/kernels/{kid}/logs", self._logs)
+        app.router.add_get(AGENT_TASK_LOG.replace("{kernel_id}", "{kid}"), self._task_log)
         app.router.add_post("/v1/kernels/{kid}/commit", self._commit)
         app.router.add_get("/v1/images", self._images)
         app.router.add_post("/v1/images/remove", self._remove_image)
@@ -187,6 +295,8 @@ class FakeAgent:
             await asyncio.sleep(self.create_delay)
         if self.fail_create:
             return _problem(500, self.fail_create)
+        if req.task is not None and req.kernel_id not in self.tasks:
+            self.tasks[req.kernel_id] = FakeTask()
         if req.kernel_id not in self.created:  # idempotent
             self.created[req.kernel_id] = KernelCreated(
                 kernel_id=req.kernel_id, container_id=f"c-{req.kernel_id.hex[:12]}",
@@ -201,6 +311,8 @@ class FakeAgent:
                 container_id=self.created[req.kernel_id].container_id,
                 state=ContainerState.RUNNING,
             )  # fmt: skip
+        if self.on_create is not None:
+            await self.on_create(req)
         return web.json_response(self.created[req.kernel_id].model_dump(mode="json"))
 
     async def _list(self, request: web.Request) -> web.Response:
@@ -218,6 +330,10 @@ class FakeAgent:
         self.destroy_calls.append(kid)
         if self.destroy_delay:
             await asyncio.sleep(self.destroy_delay)
+        task = self.tasks.get(kid)
+        if task is not None:
+            task.gone = True
+            task.notify()
         if self.containers.pop(kid, None) is None:
             return _problem(404, "no such kernel")
         result = DestroyResult(

@@ -242,9 +242,10 @@ def test_every_route_is_in_the_document(tmp_path: Path) -> None:
         if method in ("get", "post", "put", "patch", "delete")
     }
     assert served == documented
-    for path in DOC["paths"]:  # the one path parameter the handlers read
-        assert set(re.findall(r"{(\w+)}", path)) <= {"name", "app"}
+    for path in DOC["paths"]:  # the path parameters the handlers read
+        assert set(re.findall(r"{(\w+)}", path)) <= {"name", "app", "sweep_id", "template_id"}
     streams_and_agents = {"executeStream", "ptyStream", "sessionEvents", "agentHeartbeat",
                           "agentKernelEvent", "backgroundTaskEvents", "tcpproxyStream",
-                          "httpproxyStream", "appproxyRoutes", "appproxyActivity"}  # fmt: skip
+                          "httpproxyStream", "appproxyRoutes", "appproxyActivity",
+                          "batchTaskLogs"}  # fmt: skip
     assert streams_and_agents == LEFT_OUT

@@ -10,6 +10,11 @@ class KernelNotFound(NotFound):
     title = "No such kernel on this agent."
 
 
+class TaskNotFound(NotFound):
+    code = "task-not-found"
+    title = "The kernel has no batch task."
+
+
 class KernelCreationFailed(InternalError):
     code = "kernel-creation-failed"
     title = "The kernel's container could not be started."

@@ -1,12 +1,15 @@
 """Reporting to the manager: a heartbeat every few seconds, and kernel events as they happen.
 
 The manager may be down or restarting: a report that fails is logged (once, not on every
-attempt) and the loop goes on; the next heartbeat carries the whole state again anyway.
+attempt) and the loop goes on; the next heartbeat carries the whole state again anyway (a
+batch task's exit code included, in its kernel's ``ContainerInfo``). Batch tasks' end events
+are posted as they come (``forward_task_events``), with a few retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 
@@ -15,6 +18,7 @@ from pydantic import BaseModel
 
 from backendai import __version__
 from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.batch_tasks import BatchTasks
 from backendai.agent.kernels import KernelRegistry
 from backendai.agent.resources import Capacity
 from backendai.agent.settings import AgentSettings
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_PATH = "/internal/agents/heartbeat"
 EVENTS_PATH = "/internal/agents/events"
 IMAGES_TTL = 30.0  # seconds between image listings (they change rarely)
+EVENT_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 15.0)  # then the heartbeats' task exit codes must do
 
 
 class ManagerLink:
@@ -96,13 +101,29 @@ async def heartbeat_loop(
     loop = asyncio.get_running_loop()
     images: list[ImageInfo] = []
     images_at = -IMAGES_TTL
+    forwarder = asyncio.create_task(forward_task_events(registry.tasks, link))
+    try:
+        while True:
+            try:
+                if loop.time() - images_at >= IMAGES_TTL:
+                    images, images_at = await backend.images(), loop.time()
+                await link.post(
+                    HEARTBEAT_PATH, await build_heartbeat(settings, registry, capacity, images)
+                )
+            except Exception:  # the engine hiccuped: try again next time
+                log.exception("could not build a heartbeat")
+            await asyncio.sleep(settings.heartbeat_interval)
+    finally:
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarder
+
+
+async def forward_task_events(tasks: BatchTasks, link: ManagerLink) -> None:
+    """Post each batch task's end to the manager, retrying a few times while it is away."""
     while True:
-        try:
-            if loop.time() - images_at >= IMAGES_TTL:
-                images, images_at = await backend.images(), loop.time()
-            await link.post(
-                HEARTBEAT_PATH, await build_heartbeat(settings, registry, capacity, images)
-            )
-        except Exception:  # the engine hiccuped: try again next time
-            log.exception("could not build a heartbeat")
-        await asyncio.sleep(settings.heartbeat_interval)
+        event = await tasks.events.get()
+        for delay in (0.0, *EVENT_RETRY_DELAYS):
+            await asyncio.sleep(delay)
+            if await link.post(EVENTS_PATH, event):
+                break

@@ -23,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from backendai.agent.backends.protocol import ContainerBackend, ContainerRecord
+from backendai.agent.batch_tasks import BatchTasks
+from backendai.agent.bootstrap import run_bootstrap
 from backendai.agent.claims import Claim, all_claims, read_claim, take_over
 from backendai.agent.devices import (
     DeviceSet,
@@ -125,6 +127,7 @@ class KernelRegistry:
         self._claimed: dict[str, uuid.UUID] = {}  # claimed pool container id -> kernel id
         self.runner_dir = install_runner(settings.data_dir)
         self.pool = WarmPool(settings, backend, self.runner_dir, capacity.cores, self.networks)
+        self.tasks = BatchTasks(settings, backend)
 
     def _lock(self, kernel_id: uuid.UUID) -> asyncio.Lock:
         return self._locks.setdefault(kernel_id, asyncio.Lock())
@@ -215,6 +218,8 @@ class KernelRegistry:
         await asyncio.to_thread(write_dotfiles, member.paths.home, req.dotfiles, s.uid, s.gid)
         mounts = base_mounts(member.paths, self.runner_dir)
         kernel = self._claimed_kernel(claim, mounts)
+        if req.task is not None:
+            await self.tasks.start(kernel, req.task)
         log.info("kernel %s claimed pool container %s", req.kernel_id, member.container_id[:12])
         return kernel.created()
 
@@ -264,7 +269,12 @@ class KernelRegistry:
             await self.backend.start(container_id)
             await wait_ready(self.backend, container_id, paths.socket, s.ready_timeout)
             if req.bootstrap_script:
-                await self._bootstrap(kernel, req.bootstrap_script, f"{uid}:{s.gid}")
+                await run_bootstrap(
+                    self.backend, container_id, req.bootstrap_script, f"{uid}:{s.gid}",
+                    s.bootstrap_timeout,
+                )  # fmt: skip
+            if req.task is not None:
+                await self.tasks.start(kernel, req.task)
         except BaseException as e:
             await asyncio.shield(self._discard(req.kernel_id, container_id, [paths.root], making))
             if isinstance(e, PlatformError | asyncio.CancelledError):
@@ -272,17 +282,6 @@ class KernelRegistry:
             raise KernelCreationFailed(f"The kernel could not be started: {e!r}") from e
         log.info("kernel %s started in container %s", req.kernel_id, container_id[:12])
         return kernel.created()
-
-    async def _bootstrap(self, kernel: Kernel, script: str, user: str) -> None:
-        output = bytearray()
-        code = await self.backend.exec_stream(
-            kernel.container_id,
-            ["/bin/sh", "-c", script],
-            user=user,
-            on_output=lambda _, data: output.extend(data[: 65536 - len(output)]),
-        )
-        if code != 0:  # as in Backend.AI, a failing bootstrap script does not stop the kernel
-            log.warning("bootstrap of kernel %s exited %d: %s", kernel.kernel_id, code, output)
 
     async def _discard(
         self,
@@ -295,6 +294,7 @@ class KernelRegistry:
         it may have held before its kernel was registered), directories."""
         self.quiet.add(kernel_id)
         try:
+            await self.tasks.forget(kernel_id)
             if container_id is not None:
                 with contextlib.suppress(PlatformError):
                     await self.backend.destroy(container_id)
@@ -334,6 +334,7 @@ class KernelRegistry:
             claim = self._claim_of(kernel_id)
             if claim is not None:
                 roots.append(claim.paths.root)
+            await self.tasks.forget(kernel_id)  # before its runner goes with the container
             last_stat, container_log = None, None
             for record in await self._find(kernel_id):
                 if record.state is ContainerState.RUNNING:
@@ -395,6 +396,8 @@ class KernelRegistry:
                 adopted.append(self._adopt(inspected, claim, networks))
             except (KeyError, ValueError) as e:
                 log.warning("cannot adopt container %s (bad labels: %s)", record.id[:12], e)
+        for kernel in adopted:
+            await self.tasks.adopt(kernel)
         if adopted:
             log.info("re-adopted %d kernel(s)", len(adopted))
         return adopted
@@ -457,6 +460,7 @@ class KernelRegistry:
                     exit_code=r.exit_code,
                     oom_killed=r.oom_killed,
                     started_at=r.started_at,
+                    task_exit_code=self.tasks.exit_code(kernel_id) if kernel_id else None,
                 )
             )
         return infos

@@ -89,6 +89,7 @@ def create_app(settings: AgentSettings, backend: ContainerBackend | None = None)
         await link.close()
         if handoff is not None:
             await handoff.close()
+        await registry.tasks.close()  # batch task runs end before their containers do
         await registry.pool.close()
         await networks.close()
         if backend is None:

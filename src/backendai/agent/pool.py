@@ -120,9 +120,10 @@ class WarmPool:
             and not req.mounts
             and not req.vfolders  # bind mounts are made with the container
             and not req.bootstrap_script
-            and not req.startup_command
             and not req.preopen_ports
-            and req.session_type == "interactive"
+            # A batch session's task runs through the runner once the kernel is claimed, as
+            # in a container of its own; a bare startup command would need the image's start.
+            and (req.task is not None if req.session_type == "batch" else not req.startup_command)
             and req.uid in (None, self.settings.uid)
             and (int(parse_amount("mem", shmem)) if shmem else self.settings.default_shmem)
             == self.settings.default_shmem

@@ -6,6 +6,7 @@ registry or the file operations, render. Errors become problem JSON in ``problem
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from backendai.agent import apps, image_commit, terminal, transfers
 from backendai.agent import execute as execution
 from backendai.agent.backends.protocol import ContainerBackend
+from backendai.agent.batch_tasks import TaskLogQuery
 from backendai.agent.file_work import FileWork
 from backendai.agent.kernels import KernelRegistry
 from backendai.agent.resources import Capacity
@@ -43,6 +45,7 @@ from backendai.common.app_protocol import (
     AppStartRequest,
     tunnel_ticket_allows,
 )
+from backendai.common.batch_tasks import AGENT_TASK_LOG, TASK_EXIT_HEADER, TASK_STATE_HEADER
 from backendai.common.errors import AuthenticationFailed, InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,10 +106,20 @@ async def _parse(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(await request.read() or b"{}")
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
-        )
-        raise InvalidRequest(f"Invalid request: {problems}") from e
+        raise InvalidRequest(f"Invalid request: {_problems(e)}") from e
+
+
+def _parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as e:
+        raise InvalidRequest(f"Invalid query parameters: {_problems(e)}") from e
+
+
+def _problems(e: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
+    )
 
 
 def _registry(request: web.Request) -> KernelRegistry:
@@ -207,6 +220,26 @@ async def logs(request: web.Request) -> web.Response:
     return web.Response(text=await registry.backend.logs(kernel.container_id))
 
 
+async def task_log(request: web.Request) -> web.StreamResponse:
+    """A batch task's log as text, streamed (``common.batch_tasks``)."""
+    registry, kernel_id = _registry(request), _kernel_id(request)
+    registry.get(kernel_id)  # 404 for a kernel that is not here, as on every kernel route
+    query = _parse_query(request, TaskLogQuery)
+    tasks = registry.tasks
+    state, exit_code = tasks.state(kernel_id)
+    response = web.StreamResponse(headers={TASK_STATE_HEADER: state})
+    if exit_code is not None:
+        response.headers[TASK_EXIT_HEADER] = str(exit_code)
+    response.content_type, response.charset = "text/plain", "utf-8"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async with contextlib.aclosing(tasks.read(kernel_id, query.offset, query.follow)) as chunks:
+        async for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 async def list_images(request: web.Request) -> web.Response:
     infos = await _registry(request).backend.images()
     return web.Response(body=_IMAGE_LIST.dump_json(infos), content_type="application/json")
@@ -258,6 +291,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/kernels/{kernel_id}/download", download)
     r.add_post("/v1/kernels/{kernel_id}/files", list_files)
     r.add_get("/v1/kernels/{kernel_id}/logs", logs)
+    r.add_get(AGENT_TASK_LOG, task_log)
     r.add_post("/v1/kernels/{kernel_id}/commit", commit_kernel)
     r.add_get(AGENT_APPS, list_apps)
     r.add_post(AGENT_APP_START, start_app)

@@ -99,6 +99,11 @@ class AgentSettings(ProcessSettings):
     ready_timeout: float = Field(
         default=60.0, gt=0, description="Seconds a new container may take to become ready."
     )
+    bootstrap_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds a session's bootstrap script may run before its creation fails.",
+    )
     task_log_limit: int = Field(
         default=TASK_LOG_LIMIT,
         ge=4096,

@@ -32,6 +32,7 @@ from backendai.client.exceptions import APIVersionWarning, BackendError
 from backendai.client.func.admin import Admin
 from backendai.client.func.agent import Agent
 from backendai.client.func.auth import Auth
+from backendai.client.func.batch import Batch
 from backendai.client.func.binding import AsyncMode, SyncMode
 from backendai.client.func.compute_session import ComputeSession
 from backendai.client.func.domain import Domain
@@ -46,6 +47,7 @@ from backendai.client.func.resource import Resource, Scheduler
 from backendai.client.func.resource_policy import KeypairResourcePolicy
 from backendai.client.func.scaling_group import ScalingGroup
 from backendai.client.func.server_log import ServerLog
+from backendai.client.func.session_template import SessionTemplate
 from backendai.client.func.storage import Storage
 from backendai.client.func.system import System
 from backendai.client.func.user import User
@@ -103,6 +105,8 @@ class AsyncSession:
         self.Storage: Storage[AsyncMode] = Storage(self)
         self.Scheduler: Scheduler[AsyncMode] = Scheduler(self)
         self.VFolder: VFolder[AsyncMode] = VFolder(self)
+        self.SessionTemplate: SessionTemplate[AsyncMode] = SessionTemplate(self)
+        self.Batch: Batch[AsyncMode] = Batch(self)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -248,6 +252,8 @@ class Session:
         self.Storage: Storage[SyncMode] = Storage(self._async, worker)
         self.Scheduler: Scheduler[SyncMode] = Scheduler(self._async, worker)
         self.VFolder: VFolder[SyncMode] = VFolder(self._async, worker)
+        self.SessionTemplate: SessionTemplate[SyncMode] = SessionTemplate(self._async, worker)
+        self.Batch: Batch[SyncMode] = Batch(self._async, worker)
 
     @property
     def config(self) -> APIConfig:

@@ -45,6 +45,13 @@ from backendai.common.app_protocol import (
     AppStartRequest,
     AppStopped,
 )
+from backendai.common.batch_tasks import (
+    AGENT_TASK_LOG,
+    TASK_EXIT_HEADER,
+    TASK_LOG_CHUNK,
+    TASK_STATE_HEADER,
+    TaskState,
+)
 from backendai.common.errors import (
     AgentError,
     AgentUnreachable,
@@ -69,7 +76,10 @@ UNREACHABLE_RETRY_AFTER = 5  # what a user is told when the agent does not answe
 COMMIT_TIMEOUT = 1800.0  # seconds a commit of a container to an image may take
 _IMAGE_LIST = TypeAdapter(list[ImageInfo])
 _APP_LIST = TypeAdapter(list[AppInfo])
-APPS_TIMEOUT = 5.0  # listing apps asks the runner; a slow agent falls back to stored ports
+APPS_TIMEOUT = 5.0
+_TASK_STATES: dict[str, TaskState] = {
+    "not-started": "not-started", "running": "running", "finished": "finished"
+}  # fmt: skip  # listing apps asks the runner; a slow agent falls back to stored ports
 
 
 def load_agent_token(settings: ManagerSettings) -> str:
@@ -85,6 +95,16 @@ class RelayedStream:
     multipart/mixed): the manager never holds more than a chunk of it."""
 
     content_type: str
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class TaskLogStream:
+    """A batch kernel's task log from some offset, as the agent sends it (chunks of at most
+    ``TASK_LOG_CHUNK`` bytes), with the task's state when the answer began."""
+
+    state: TaskState
+    exit_code: int | None
     chunks: AsyncIterator[bytes]
 
 
@@ -201,7 +221,7 @@ class AgentClient:
                     raise AgentError(f"The agent at {addr} failed (POST {path}): {_detail(body)}")
                 raise InvalidRequest(_detail(body), data=None)
             ctype = resp.headers.get("Content-Type", "application/octet-stream")
-            yield RelayedStream(ctype, _relayed(resp, addr, path))
+            yield RelayedStream(ctype, _relayed(resp, addr, f"POST {path}"))
 
     async def list_files(self, addr: str, kernel_id: uuid.UUID, path: str) -> ListFilesResult:
         payload = ListFilesRequest(path=path).model_dump(mode="json")
@@ -211,6 +231,44 @@ class AgentClient:
     async def logs(self, addr: str, kernel_id: uuid.UUID) -> str:
         _, _, body = await self._call("GET", addr, f"/v1/kernels/{kernel_id}/logs")
         return body.decode("utf-8", errors="replace")
+
+    @asynccontextmanager
+    async def task_log(
+        self,
+        addr: str,
+        kernel_id: uuid.UUID,
+        *,
+        offset: int = 0,
+        follow: bool = False,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[TaskLogStream | None]:
+        """The kernel's task log from byte ``offset`` (``common.batch_tasks``); None when the
+        agent has none (no task, or the kernel is gone). ``follow`` goes on until the task
+        ended; ``read_timeout`` bounds a silence (None: a following reader waits as long as the
+        task is silent). A stream that breaks off raises ``AgentError``."""
+        path = AGENT_TASK_LOG.format(kernel_id=kernel_id)
+        params = {"offset": str(offset), "follow": "1" if follow else "0"}
+        timeout = aiohttp.ClientTimeout(sock_connect=10, sock_read=read_timeout)
+        try:
+            resp = await self._http().get(addr.rstrip("/") + path, params=params, timeout=timeout)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(addr, f"GET {path}", e) from e
+        async with resp:
+            if resp.status == 404:
+                yield None
+                return
+            if resp.status >= 400:
+                try:
+                    body = await resp.read()
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    raise unreachable(addr, f"GET {path}", e) from e
+                raise _answer_error(addr, f"GET {path}", resp.status, body)
+            code = resp.headers.get(TASK_EXIT_HEADER, "")
+            yield TaskLogStream(
+                state=_TASK_STATES.get(resp.headers.get(TASK_STATE_HEADER, ""), "running"),
+                exit_code=int(code) if code.lstrip("-").isdigit() else None,
+                chunks=_relayed(resp, addr, f"GET {path}", TASK_LOG_CHUNK),
+            )
 
     async def list_images(self, addr: str) -> list[ImageInfo]:
         _, _, body = await self._call("GET", addr, "/v1/images")
@@ -317,13 +375,15 @@ def unreachable(addr: str, what: str, e: BaseException) -> AgentError:
     )
 
 
-async def _relayed(resp: aiohttp.ClientResponse, addr: str, path: str) -> AsyncIterator[bytes]:
+async def _relayed(
+    resp: aiohttp.ClientResponse, addr: str, what: str, size: int = RELAY_CHUNK
+) -> AsyncIterator[bytes]:
     try:
-        async for chunk in resp.content.iter_chunked(RELAY_CHUNK):
+        async for chunk in resp.content.iter_chunked(size):
             yield chunk
     except (aiohttp.ClientError, TimeoutError) as e:  # cut off: the agent's stream failed
         raise AgentError(
-            f"The agent at {addr} broke off its answer (POST {path}): {type(e).__name__} {e}"
+            f"The agent at {addr} broke off its answer ({what}): {type(e).__name__} {e}"
         ) from e
 
 

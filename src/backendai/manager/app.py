@@ -21,8 +21,11 @@ from backendai.manager.api import (
     manager_status,
     root,
     session,
+    session_templates,
     shared_config,
     stream,
+    sweeps,
+    task_logs,
     vfolders,
 )
 from backendai.manager.api import images as image_api
@@ -75,6 +78,9 @@ def create_app(
     auth.setup(app)
     account.setup(app)
     gql.setup(app)
+    session_templates.setup(app)  # before session: its /session/_/... route
+    sweeps.setup(app)  # before session: its /session/_/sweeps routes
+    task_logs.setup(app)  # before session: /session/{name}/logs would take /session/_/logs
     session.setup(app)
     stream.setup(app)
     apps.setup(app)

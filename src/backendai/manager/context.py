@@ -29,6 +29,8 @@ from backendai.manager.services.passwords import PasswordPool
 from backendai.manager.services.session_control import SessionControl
 from backendai.manager.services.sessions import SessionService
 from backendai.manager.services.shared_config import SharedConfig
+from backendai.manager.services.sweeps import SweepService
+from backendai.manager.services.task_logs import TaskLogReader
 from backendai.manager.services.vfolder_files import VFolderFileService
 from backendai.manager.services.vfolder_sharing import VFolderSharingService
 from backendai.manager.services.vfolders import VFolderService
@@ -63,6 +65,8 @@ class ManagerContext:
     apps: AppService
     app_routes: AppRouteService
     app_janitor: AppRouteJanitor
+    sweeps: SweepService
+    task_logs: TaskLogReader
 
     @classmethod
     def build(cls, settings: ManagerSettings, engine: AsyncEngine) -> ManagerContext:
@@ -135,6 +139,8 @@ class ManagerContext:
             apps=apps,
             app_routes=AppRouteService(db, apps, appproxies, agent_client.token, idle),
             app_janitor=AppRouteJanitor(db, appproxies, bus),
+            sweeps=SweepService(db, control, on_enqueue=scheduler.trigger),
+            task_logs=TaskLogReader(db, agent_client, bus, control.task_logs),
         )
 
     async def start(self) -> None:

@@ -224,7 +224,8 @@ class Run:
         if phase == "build":
             if os.path.exists(os.path.join(self.workdir, "setup.py")):
                 return self.shell(f"{sys.executable} -m pip install --user -e .")
-            self.out.add("stdout", SKIP_BUILD)
+            # A notice of ours, not the program's output: stdout is for what the code prints.
+            self.out.add("stderr", SKIP_BUILD)
         elif phase == "exec":
             if os.path.exists(os.path.join(self.workdir, "main.py")):
                 return self.shell(f"{sys.executable} main.py")

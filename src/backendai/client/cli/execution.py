@@ -99,19 +99,37 @@ async def execute(
     *,
     opts: Mapping[str, Any] | None = None,
     interrupts: InterruptHandler | None = None,
-) -> None:
-    """Run code in ``cs``, printing its output as it comes, until it finishes."""
+) -> int | None:
+    """Run code in ``cs``, printing its output as it comes, until it finishes; the
+    ``finished`` frame's exit code (None if the server sent none)."""
 
     async def answer(frame: dict[str, Any]) -> str:
         options = frame.get("options") or {}
         return await read_line(password=bool(options.get("is_password", False)))
 
+    exit_code: int | None = None
     with interrupts.executing(cs) if interrupts is not None else _nothing():
         async for frame in cs.stream_execute(code, mode, opts, input_provider=answer):
             write_frame(frame, out)
-            message = _STEP_MESSAGES.get(str(frame.get("status")))
+            status = str(frame.get("status"))
+            message = _STEP_MESSAGES.get(status)
             if message is not None:
                 out.step_done(f"{message} (exit code = {frame.get('exitCode')})")
+            if status == "finished":
+                code_value = frame.get("exitCode")
+                exit_code = code_value if isinstance(code_value, int) else None
+    return exit_code
+
+
+def exit_status(code: int | None) -> int:
+    """The process exit status for a program's exit code, as ``docker run`` gives it.
+
+    Codes outside 1-255 (a negative signal number, a Windows code) become 1: the shell
+    would see them modulo 256, and 256 would read as success.
+    """
+    if code is None or code == 0:
+        return 0
+    return code if 0 < code < 256 else 1
 
 
 @contextmanager

@@ -141,3 +141,24 @@ def report_unready_session(label: object, status: str | None) -> bool:
     else:
         return False
     return True
+
+
+def describe_end(status_info: str | None, status_data: Any) -> str | None:
+    """Why a session ended, from its ``statusInfo`` and ``statusData`` (the error's reason
+    and message, e.g. a failed bootstrap script's output, or a batch task's exit code)."""
+    parts: list[str] = []
+    error = status_data.get("error") if isinstance(status_data, dict) else None
+    if isinstance(error, dict):
+        reason = error.get("reason") or status_info
+        if reason:
+            parts.append(f"Reason: {reason}")
+        if error.get("message"):
+            parts.append(str(error["message"]).rstrip("\n"))
+    elif error:
+        parts.append(str(error).rstrip("\n"))
+    elif status_info:
+        parts.append(f"Reason: {status_info}")
+    exit_code = status_data.get("exit_code") if isinstance(status_data, dict) else None
+    if exit_code is not None:
+        parts.append(f"Exit code: {exit_code}")
+    return "\n".join(parts) or None

@@ -6,9 +6,14 @@ are given, the execution WebSocket (batch mode for files, query mode for ``-c``)
 run one such case per combination, up to ``--max-parallel`` at a time, each writing its
 output to ``$XDG_CACHE_HOME/backend.ai/client-logs/<session>.{stdout,stderr}.log``.
 
-Exit status, as in Backend.AI's client: 0 even when a session cannot be created (the
-error is printed); 1 when uploading or executing fails; the program's own exit code only
-shows in ``Execution finished. (exit code = N)``.
+With ``--type batch`` the cases are submitted instead as one server-side sweep of batch
+sessions (``sweep_run``), which goes on without this client.
+
+Exit status, as ``docker run`` gives it (Backend.AI's client exits 0 in most of these cases):
+the program's exit code (``Execution finished. (exit code = N)``); with several cases, 1 if
+any of them failed; 1 when a session cannot be created (the request was refused) or ended
+(ERROR, CANCELLED, TIMEOUT, TERMINATED) instead of running the code, and when uploading or
+executing fails; 0 for a session only queued (PENDING, SCHEDULED, e.g. ``--enqueue-only``).
 """
 
 from __future__ import annotations
@@ -27,9 +32,17 @@ import click
 
 from backendai.client.exceptions import BackendError
 from backendai.client.session import AsyncSession
+from backendai.common.sweep_ranges import RangeError, parse_range
 
 from .connection import async_cli_session
-from .execution import AsyncComputeSession, CaseOutput, InterruptHandler, execute, run_until_done
+from .execution import (
+    AsyncComputeSession,
+    CaseOutput,
+    InterruptHandler,
+    execute,
+    exit_status,
+    run_until_done,
+)
 from .formatting import format_stats
 from .pretty import (
     format_error,
@@ -40,7 +53,7 @@ from .pretty import (
     print_warn,
     report_unready_session,
 )
-from .ranges import RANGE_EXPR, Case, RangeSpec, TemplateError, expand_cases
+from .ranges import Case, TemplateError, expand_cases
 from .session_options import (
     env_option,
     extra_options,
@@ -59,8 +72,24 @@ def client_log_dir() -> Path:
     return Path(base) / "backend.ai" / "client-logs"
 
 
+# A session only queued (e.g. --enqueue-only) is not a failure; one that ended is.
+_QUEUED = ("PENDING", "SCHEDULED")
+
+
 class CaseFailed(Exception):
-    """A case failed after its session was created (already reported)."""
+    """A case could not run or failed to run (already reported)."""
+
+
+def _check_ranges(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Range expressions are kept as typed (a sweep sends them so), once checked here."""
+    for value in values:
+        try:
+            parse_range(value)
+        except RangeError as e:
+            raise click.BadParameter(str(e), ctx, param) from None
+    return values
 
 
 @dataclass
@@ -105,11 +134,11 @@ class RunPlan:
 @click.option(
     "-q", "--quiet", is_flag=True, help="Show only the program's output, no status lines."
 )
-@click.option("--env-range", metavar="RANGE_EXPR", multiple=True, type=RANGE_EXPR,
+@click.option("--env-range", metavar="RANGE_EXPR", multiple=True, callback=_check_ranges,
               help="Values of a variable used in -e values, e.g. X=case:1,2,3.")  # fmt: skip
-@click.option("--build-range", metavar="RANGE_EXPR", multiple=True, type=RANGE_EXPR,
+@click.option("--build-range", metavar="RANGE_EXPR", multiple=True, callback=_check_ranges,
               help="Values of a variable used in --build.")  # fmt: skip
-@click.option("--exec-range", metavar="RANGE_EXPR", multiple=True, type=RANGE_EXPR,
+@click.option("--exec-range", metavar="RANGE_EXPR", multiple=True, callback=_check_ranges,
               help="Values of a variable used in --exec, e.g. N=range:1,10,2.")  # fmt: skip
 @click.option(
     "--max-parallel",
@@ -139,9 +168,9 @@ def run(
     rm: bool,
     stats: bool,
     quiet: bool,
-    env_range: tuple[RangeSpec, ...],
-    build_range: tuple[RangeSpec, ...],
-    exec_range: tuple[RangeSpec, ...],
+    env_range: tuple[str, ...],
+    build_range: tuple[str, ...],
+    exec_range: tuple[str, ...],
     max_parallel: int,
     mount: tuple[str, ...],
     scaling_group: str | None,
@@ -156,10 +185,55 @@ def run(
     """Run code (-c) or files in a compute session, creating it or reusing it by name.
 
     \b
+    With --type batch, the cases run as one server-side sweep of batch sessions, which
+    goes on if this command is stopped (see "sweep info" and "task-logs").
+
+    \b
     IMAGE: the session's image (name[:tag]), e.g. python:3.9-ubuntu20.04.
     FILES: code files to upload into /home/work and run (with --build/--exec,
-           or the image's defaults, e.g. "python main.py").
+           or the image's defaults, e.g. "python main.py"); not with --type batch.
     """
+    prefix = name if name is not None else f"pysdk-{secrets.token_hex(5)}"
+    if type_ == "batch":
+        if files:
+            print_fail(
+                "FILES cannot be used with --type batch: the cases run on the server, "
+                "without this client.\nPut the files in a virtual folder and mount it with "
+                "-m FOLDER, then run them with --exec (e.g. --exec 'python FOLDER/main.py')."
+            )
+            sys.exit(1)
+        if not code and not exec_:
+            print_fail("A batch run needs the code to run: -c CODE, or --exec COMMAND.")
+            sys.exit(1)
+        if cluster_size != 1:
+            print_fail("--cluster-size is not supported with --type batch.")
+            sys.exit(1)
+        # Imported here: an interactive run starts without pydantic (see test_cli_startup).
+        from backendai.common.batch_tasks import SweepRequest
+
+        from .sweep_run import run_sweep
+
+        mounts, mount_map = parse_mounts(mount)
+        request = SweepRequest(
+            name=prefix, image=image, code=code, clean=clean, build=build, exec=exec_,
+            environ=parse_pairs(env, "-e/--env"), env_range=list(env_range),
+            build_range=list(build_range), exec_range=list(exec_range),
+            config={
+                "mounts": mounts, "mount_map": mount_map,
+                "resources": parse_pairs(resources, "-r/--resources"),
+                "resource_opts": parse_pairs(resource_opts, "--resource-opts"),
+                "scalingGroup": scaling_group, "preopen_ports": parse_ports(preopen),
+            },
+            tag=tag, bootstrap_script=bootstrap_script.read() if bootstrap_script else None,
+            starts_at=starts_at, domain=domain, group=group,
+        )  # fmt: skip
+        sys.exit(
+            run_until_done(
+                lambda: run_sweep(
+                    request, enqueue_only=enqueue_only, quiet=quiet, log_dir=client_log_dir()
+                )
+            )
+        )
     if files and code:
         click.echo("You can run only either source files or command-line code snippet.", err=True)
         sys.exit(1)
@@ -176,9 +250,9 @@ def run(
             parse_pairs(env, "-e/--env"),
             build,
             exec_,
-            env_ranges=env_range,
-            build_ranges=build_range,
-            exec_ranges=exec_range,
+            env_ranges=[parse_range(r) for r in env_range],
+            build_ranges=[parse_range(r) for r in build_range],
+            exec_ranges=[parse_range(r) for r in exec_range],
         )
     except TemplateError as e:
         print_fail(str(e))
@@ -207,7 +281,6 @@ def run(
         files=files, basedir=basedir, code=code, clean=clean or "*",
         rm=rm, stats=stats, quiet=quiet, is_multi=is_multi,
     )  # fmt: skip
-    prefix = name if name is not None else f"pysdk-{secrets.token_hex(5)}"
     sys.exit(run_until_done(lambda: _run_cases(plan, cases, prefix, max_parallel)))
 
 
@@ -223,10 +296,10 @@ async def _run_cases(plan: RunPlan, cases: list[Case], prefix: str, max_parallel
     try:
         async with async_cli_session() as session:
 
-            async def one(idx: int, case: Case) -> None:
+            async def one(idx: int, case: Case) -> int | None:
                 name = f"{prefix}-{idx}" if plan.is_multi else prefix
                 async with slots:
-                    await _run_case(session, plan, idx, name, case, interrupts)
+                    return await _run_case(session, plan, idx, name, case, interrupts)
 
             with interrupts.installed():
                 results = await asyncio.gather(
@@ -235,16 +308,22 @@ async def _run_cases(plan: RunPlan, cases: list[Case], prefix: str, max_parallel
     except BackendError as e:  # the API session itself could not be opened
         print_error(e)
         return 1
+    statuses: list[int] = []
     for idx, result in enumerate(results):
         if isinstance(result, asyncio.CancelledError):
             raise result
-        if isinstance(result, Exception) and not isinstance(result, CaseFailed):
-            # Not reported yet (a bug rather than a server answer): show where it happened.
-            print_fail(f"[{idx}] Unexpected error: {result!r}")
-            traceback.print_exception(result)
-    if any(isinstance(result, BaseException) for result in results):
-        if plan.is_multi:
-            print_fail("There were failed cases!")
+        if isinstance(result, BaseException):
+            if not isinstance(result, CaseFailed):
+                # Not reported yet (a bug rather than a server answer): show where it happened.
+                print_fail(f"[{idx}] Unexpected error: {result!r}")
+                traceback.print_exception(result)
+            statuses.append(1)
+        else:
+            statuses.append(exit_status(result))
+    if not plan.is_multi:
+        return statuses[0]
+    if any(statuses):
+        print_fail("There were failed cases!")
         return 1
     return 0
 
@@ -252,15 +331,15 @@ async def _run_cases(plan: RunPlan, cases: list[Case], prefix: str, max_parallel
 async def _create(
     session: AsyncSession, plan: RunPlan, idx: int, name: str, case: Case
 ) -> AsyncComputeSession | None:
-    """The case's session if it runs (reporting how it came to be), else None."""
+    """The case's session if it runs (reporting how it came to be); None if it is only
+    queued; CaseFailed if it could not be created or ended instead of running."""
     try:
         cs = await session.ComputeSession.get_or_create(
             plan.image, name=name, envs=dict(case.envs), **plan.create_args
         )
     except BackendError as e:
-        # Reported, but not a failure of the command (Backend.AI's client exits 0 too).
         print_fail(f"[{idx}] " + "".join(format_error(e)))
-        return None
+        raise CaseFailed(str(e)) from e
     if cs.status == "RUNNING":
         if not plan.quiet:
             if cs.created:
@@ -272,7 +351,9 @@ async def _create(
         return cs
     if not report_unready_session(name, cs.status):
         print_warn(f"Session ID {name} is {cs.status}; not running the code.")
-    return None
+    if cs.status in _QUEUED:
+        return None
+    raise CaseFailed(f"the session is {cs.status}")
 
 
 async def _run_case(
@@ -282,17 +363,18 @@ async def _run_case(
     name: str,
     case: Case,
     interrupts: InterruptHandler,
-) -> None:
+) -> int | None:
+    """The program's exit code (None if nothing ran, or the server sent none)."""
     cs = await _create(session, plan, idx, name, case)
     if cs is None:
-        return
+        return None
     with ExitStack() as logs:
         if plan.is_multi:
             out = CaseOutput(idx, *_open_logs(logs, name), quiet=plan.quiet, is_multi=True)
         else:
             out = CaseOutput(idx, sys.stdout, sys.stderr, quiet=plan.quiet)
         try:
-            await _execute_case(cs, plan, case, out, interrupts)
+            return await _execute_case(cs, plan, case, out, interrupts)
         finally:
             if plan.rm:
                 await _clean_up(cs, plan, out)
@@ -304,8 +386,9 @@ async def _execute_case(
     case: Case,
     out: CaseOutput,
     interrupts: InterruptHandler,
-) -> None:
+) -> int | None:
     idx = out.idx
+    exit_code: int | None = None
     try:
         if plan.files:
             if not plan.is_multi:
@@ -314,9 +397,9 @@ async def _execute_case(
             if not plan.is_multi:
                 out.done(f"[{idx}] Uploading done.")
             opts = {"clean": plan.clean, "build": case.build, "exec": case.exec}
-            await execute(cs, "batch", "", out, opts=opts, interrupts=interrupts)
+            exit_code = await execute(cs, "batch", "", out, opts=opts, interrupts=interrupts)
         if plan.code:
-            await execute(cs, "query", plan.code, out, interrupts=interrupts)
+            exit_code = await execute(cs, "query", plan.code, out, interrupts=interrupts)
     except BackendError as e:
         print_fail(f"[{idx}] {e}")
         raise CaseFailed(str(e)) from e
@@ -324,6 +407,7 @@ async def _execute_case(
         print_fail(f"[{idx}] Execution failed!")
         traceback.print_exc()
         raise CaseFailed(str(e)) from e
+    return exit_code
 
 
 async def _clean_up(cs: AsyncComputeSession, plan: RunPlan, out: CaseOutput) -> None:

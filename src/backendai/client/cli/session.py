@@ -1,4 +1,9 @@
-"""``backend.ai start``, ``terminate`` (also ``rm`` and ``kill``) and ``restart``."""
+"""``backend.ai start``, ``terminate`` (also ``rm`` and ``kill``) and ``restart``.
+
+Each exits 1 when the server refused the request or a session could not be used: ``start``
+when the session ended (ERROR, CANCELLED) instead of starting, with the reason the server
+gave (e.g. the output of a failed bootstrap script).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ from backendai.client.exceptions import BackendAPIError, BackendError
 from .connection import cli_session
 from .formatting import format_stats
 from .pretty import (
+    describe_end,
     print_done,
     print_error,
+    print_fail,
     print_info,
     print_wait,
     print_warn,
@@ -31,6 +38,7 @@ from .session_options import (
     scheduling_options,
 )
 
+_FAILED = ("ERROR", "CANCELLED")
 OWNER_HINT = 'If you are an admin, use "-o" / "--owner" option to terminate other user\'s session.'
 
 
@@ -119,9 +127,14 @@ def start(
     if count > 1:
         for one in cs.batch:
             print_info(f"Session {one.name} (ID {one.id}) is {one.status}.")
+        if any(one.status in _FAILED for one in cs.batch):
+            sys.exit(1)
         return
     sid = cs.id
-    if cs.status == "RUNNING":
+    if type_ == "batch" and cs.status == "TERMINATED":
+        # A quick task may end before the server answers: that is a batch session's success.
+        print_info(f"Session ID {sid} has already run its task.")
+    elif cs.status == "RUNNING":
         state = "created and ready" if cs.created else "already running and ready"
         print_info(f"Session ID {sid} is {state}.")
         if cs.service_ports:
@@ -129,6 +142,13 @@ def start(
             print_info(f"This session provides the following app services: {names}")
     elif not report_unready_session(sid, cs.status):
         print_info(f"Session ID {sid} is {cs.status}.")
+    if cs.status in _FAILED or (cs.status == "TERMINATED" and type_ != "batch"):
+        why = describe_end(cs.status_info, cs.status_data)
+        if why:
+            print_fail(why)
+        sys.exit(1)
+    if type_ == "batch":
+        print_info(f'Follow its output with "backend.ai task-logs {sid}".')
 
 
 @click.command()

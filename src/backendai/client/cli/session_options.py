@@ -39,13 +39,21 @@ def parse_mounts(values: Iterable[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def parse_ports(value: str | None) -> list[int]:
-    """``"8000,8001"`` -> ``[8000, 8001]``."""
+    """``"8000,8001"`` -> ``[8000, 8001]``. Only the syntax is checked here: which ports a
+    session may open is the server's rule (it answers 400 naming the port)."""
     if not value:
         return []
-    try:
-        return [int(port) for port in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated port list.") from None
+    ports = []
+    for item in value.split(","):
+        try:
+            ports.append(int(item))
+        except ValueError:
+            raise click.BadParameter(
+                f"{item.strip()!r} in {value!r} is not a port number; write port numbers "
+                "separated by commas, like 8000,8001.",
+                param_hint="--preopen",
+            ) from None
+    return ports
 
 
 def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
@@ -106,9 +114,10 @@ def scheduling_options(*, with_startup_command: bool) -> Callable[[F], F]:
             click.option(
                 "--max-wait",
                 metavar="SECONDS",
-                type=int,
+                type=click.IntRange(min=0),
                 default=0,
-                help="Wait at most this long for the session to start (0: no limit).",
+                help="Wait at most this long for the session to start (0: no limit); if it "
+                "has not started by then, return while it stays queued.",
             ),
             click.option(
                 "--no-reuse",

@@ -213,6 +213,9 @@ class ComputeSession(AppFunctions[M], FileTransfer[M]):
         obj.status = str(data.get("status", "RUNNING"))
         # A reused session's answer spells it service_ports; take either.
         obj.service_ports = list(data.get("servicePorts") or data.get("service_ports") or [])
+        status_info, status_data = data.get("statusInfo"), data.get("statusData")
+        obj.status_info = str(status_info) if status_info is not None else None
+        obj.status_data = status_data if isinstance(status_data, dict) else {}
         obj.domain = domain
         obj.group = group
         return obj

@@ -34,6 +34,9 @@ class SessionBase(FunctionGroup[M]):
         self.created = False
         self.status: str | None = None
         self.service_ports: list[dict[str, Any]] = []
+        # Why a session the create request answered for has ended (ERROR, CANCELLED, ...).
+        self.status_info: str | None = None
+        self.status_data: dict[str, Any] = {}
         # get_or_create(count=N > 1): the N sessions queued, this one first.
         self.batch: list[Self] = []
         self.domain: str | None = None

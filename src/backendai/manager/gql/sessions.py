@@ -82,6 +82,9 @@ class DependencyNode:
 class ComputeSessionNode:
     id: uuid.UUID  # the main kernel's id (equal to the session id for one container)
     session_id: uuid.UUID
+    task_id: uuid.UUID = strawberry.field(
+        description="A batch session's task, whose log `task-logs` reads: the session's id."
+    )
     name: str
     tag: str | None
     type: str
@@ -148,6 +151,7 @@ def _node(
     return ComputeSessionNode(
         id=main.id if main else s.id,
         session_id=s.id,
+        task_id=s.id,
         name=s.name,
         tag=s.tag,
         type=s.session_type.value,

@@ -6,7 +6,9 @@ session images, and reconciles both ways what the agent runs with what the datab
 * a container whose kernel the database does not know, or knows as ended, is destroyed;
 * a kernel the database has RUNNING on the agent but the heartbeat lacks (after a grace
   period, since the heartbeat may predate the start) ends its session as ERROR ("the container
-  vanished"); one whose container exited ends the same way, with the exit code or OOM kill.
+  vanished"); one whose container exited ends the same way, with the exit code or OOM kill;
+* a batch kernel whose task ended (``task_exit_code``) ends its session with the task's result,
+  should the agent's ``TASK_FINISHED`` event have been missed (``services.batch_tasks``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,16 +30,18 @@ from backendai.common.agent_protocol import (
     ContainerInfo,
     ContainerState,
     KernelEvent,
+    KernelEventKind,
 )
 from backendai.common.errors import InvalidRequest
 from backendai.common.slots import ResourceSlot, format_amount
-from backendai.common.statuses import AgentStatus, SessionResult, SessionType
+from backendai.common.statuses import AgentStatus, SessionType
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Agent, Kernel, ScalingGroup
-from backendai.manager.lifecycle import LIVE_STATUSES, load_for_update, transition
+from backendai.manager.lifecycle import LIVE_STATUSES, load_for_update
 from backendai.manager.scheduler.snapshot import occupancy
 from backendai.manager.services import images
+from backendai.manager.services.batch_tasks import TASK_FINISHED, TASK_LIVE, BatchTasks
 from backendai.manager.services.session_control import KernelHandle, SessionControl
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,14 @@ def exit_failure(
     )
 
 
+@dataclass
+class _Ends:
+    """What a transaction decided to end, to be done once it committed."""
+
+    cleanups: list[KernelHandle] = field(default_factory=list)  # failed: destroy
+    finishing: dict[uuid.UUID, tuple[str, list[KernelHandle]]] = field(default_factory=dict)
+
+
 class AgentRegistry:
     def __init__(
         self,
@@ -81,16 +94,19 @@ class AgentRegistry:
         self._on_change = on_change
         self._destroying: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._batch = BatchTasks(db, control)
 
     async def heartbeat(self, hb: AgentHeartbeat, now: datetime | None = None) -> None:
         now = now or utcnow()
-        cleanups: list[KernelHandle] = []
+        ends = _Ends()
         async with self._db() as db, db.begin():
             agent = await self._upsert(db, hb, now)
-            orphans, cleanups = await self._reconcile(db, agent, hb.containers, now)
+            await self._tasks_ended(db, agent, hb.containers, ends)  # before: a result wins
+            orphans = await self._reconcile(db, agent, hb.containers, now, ends)
             used = (await occupancy(db, [agent.id]))[agent.id]
             agent.occupied_slots = used.to_json()
-        self._control.clean_up_later(cleanups)
+        self._control.clean_up_later(ends.cleanups)
+        self._finish(ends)
         for kernel_id in orphans:
             self._destroy_orphan(KernelHandle(kernel_id, hb.agent_id, hb.addr))
         self._on_change()
@@ -124,9 +140,18 @@ class AgentRegistry:
         await db.flush()
         return agent
 
+    def _finish(self, ends: _Ends) -> None:
+        for session_id, (reason, handles) in ends.finishing.items():
+            self._batch.finish(session_id, reason, handles)
+
     async def _reconcile(
-        self, db: AsyncSession, agent: Agent, containers: list[ContainerInfo], now: datetime
-    ) -> tuple[list[uuid.UUID], list[KernelHandle]]:
+        self,
+        db: AsyncSession,
+        agent: Agent,
+        containers: list[ContainerInfo],
+        now: datetime,
+        ends: _Ends,
+    ) -> list[uuid.UUID]:
         reported = {c.kernel_id: c for c in containers}
         live: dict[uuid.UUID, Kernel] = {
             k.id: k
@@ -137,7 +162,6 @@ class AgentRegistry:
         orphans = [
             kid for kid in reported if kid not in live or live[kid].status is S.ERROR
         ]  # a kernel that ended (or never was ours) but still has a container
-        cleanups: list[KernelHandle] = []
         for kid, k in live.items():
             if k.status not in _WATCHED or k.status_changed > now - self._vanish_grace:
                 continue
@@ -153,34 +177,61 @@ class AgentRegistry:
                 )
             else:
                 continue
-            cleanups += await self._fail(db, k.session_id, reason, message, c)
-        return orphans, cleanups
+            await self._fail(db, ends, k.session_id, reason, message, c)
+        return orphans
+
+    async def _tasks_ended(
+        self, db: AsyncSession, agent: Agent, containers: list[ContainerInfo], ends: _Ends
+    ) -> None:
+        """Batch sessions on this agent whose task the heartbeat says ended, claimed here
+        (the event may have been lost), to be ended after the commit."""
+        ended = {c.kernel_id: c.task_exit_code for c in containers if c.task_exit_code is not None}
+        if not ended:
+            return
+        kernels = await db.execute(
+            sa.select(Kernel.id, Kernel.session_id).where(
+                Kernel.id.in_(list(ended)),
+                Kernel.agent == agent.id,
+                Kernel.cluster_role == "main",
+                Kernel.status.in_(TASK_LIVE),
+            )
+        )
+        for kid, sid in kernels.all():
+            handles = await self._batch.claim(db, sid, ended[kid])
+            if handles is not None:
+                ends.finishing[sid] = (TASK_FINISHED, handles)
 
     async def _fail(
         self,
         db: AsyncSession,
+        ends: _Ends,
         session_id: uuid.UUID,
         reason: str,
         message: str,
         container: ContainerInfo | None,
-    ) -> list[KernelHandle]:
+    ) -> None:
         s = await load_for_update(db, session_id)
         if s is None or s.status not in (S.RUNNING, S.RESTARTING, S.PREPARING, S.PULLING):
-            return []
+            return
         details: dict[str, Any] = {}
         if container is not None:
             details = {"exit_code": container.exit_code, "oom_killed": container.oom_killed}
         exit_code = details.get("exit_code")
         if s.session_type is SessionType.BATCH and reason == "self-terminated" and exit_code == 0:
-            await transition(db, s, S.TERMINATING, reason="batch-finished")
-            await transition(db, s, S.TERMINATED, reason="batch-finished", data={"exit_code": 0})
-            s.result = SessionResult.SUCCESS
-            return []
+            # A batch container that ended on its own, well: the same as a task that did.
+            handles = await self._batch.claim(db, s.id, 0, reason="batch-finished")
+            if handles is not None:
+                ends.finishing[s.id] = ("batch-finished", handles)
+            return
         log.warning("session %s failed: %s", session_id, message)
-        return await self._control.mark_failed(db, s, reason, message, details)
+        ends.cleanups += await self._control.mark_failed(db, s, reason, message, details)
 
     async def kernel_event(self, ev: KernelEvent) -> None:
-        """An agent saw a container end on its own (exit, OOM kill)."""
+        """An agent saw a container end on its own (exit, OOM kill), or a batch task end."""
+        if ev.kind is KernelEventKind.TASK_FINISHED:
+            await self._batch.task_finished(ev)
+            return
+        ends = _Ends()
         async with self._db() as db, db.begin():
             k = await db.get(Kernel, ev.kernel_id)
             if k is None or k.agent != ev.agent_id:
@@ -194,8 +245,9 @@ class AgentRegistry:
                 exit_code=ev.exit_code,
                 oom_killed=ev.reason == "oom-killed",
             )
-            cleanups = await self._fail(db, k.session_id, reason, message, container)
-        await self._control.clean_up(cleanups)
+            await self._fail(db, ends, k.session_id, reason, message, container)
+        self._finish(ends)
+        await self._control.clean_up(ends.cleanups)
 
     async def mark_lost(self, now: datetime | None = None) -> list[str]:
         """Agents silent for longer than the timeout become LOST (no new sessions go there)."""

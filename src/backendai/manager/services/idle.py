@@ -3,6 +3,9 @@
 Use is code execution and app traffic through the manager; each bumps the session's
 ``last_activity`` (written at most once per ``TOUCH_EVERY`` to spare the database). A session
 never used counts from when it started running. A timeout of 0 means never.
+
+Batch sessions are never idle: nobody uses them while their task runs, and they end by
+themselves when it ends. The lifetime limit holds for them too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backendai.common.statuses import SessionStatus
+from backendai.common.statuses import SessionStatus, SessionType
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import KeyPair, KeyPairResourcePolicy, Session
 from backendai.manager.services.session_control import SessionControl
@@ -58,7 +61,10 @@ class IdleReaper:
                 )
                 .join(KeyPair, KeyPair.access_key == Session.access_key)
                 .join(KeyPairResourcePolicy, KeyPairResourcePolicy.name == KeyPair.resource_policy)
-                .where(Session.status == SessionStatus.RUNNING)
+                .where(
+                    Session.status == SessionStatus.RUNNING,
+                    Session.session_type != SessionType.BATCH,
+                )
             )
             return [
                 sid

@@ -19,18 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import QuotaExceeded, SessionAlreadyExists
-from backendai.common.statuses import SessionStatus as S
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
-from backendai.manager.db.models import KeyPair, KeyPairResourcePolicy, Session, SessionDependency
+from backendai.manager.db.models import KeyPair, Session, SessionDependency
 from backendai.manager.lifecycle import LIVE_STATUSES, enqueue
 from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.manager_status import ensure_running
-from backendai.manager.services.session_checks import (
-    Owner,
-    load_owner,
-)
+from backendai.manager.services.session_checks import live_sessions, load_owner, session_limits
 from backendai.manager.services.session_request import (
     CreateSessionRequest,
     validate_name,
@@ -44,15 +40,6 @@ def batch_names(base: str, count: int) -> list[str]:
     for name in names:
         validate_name(name)
     return names
-
-
-async def _concurrency_limit(db: AsyncSession, owner: Owner) -> int | None:
-    limit = await db.scalar(
-        sa.select(KeyPairResourcePolicy.max_concurrent_sessions).where(
-            KeyPairResourcePolicy.name == owner.resource_policy
-        )
-    )
-    return limit if limit and limit > 0 else None
 
 
 def _too_many(count: int, limit: int, live: int = 0) -> QuotaExceeded:
@@ -78,7 +65,8 @@ async def create_batch(
         owner = await load_owner(db, principal, req.owner_access_key)
         image = await images.resolve(db, req.image, principal)
         admitted = await admit(db, principal, req, owner, image, now)
-        limit = await _concurrency_limit(db, owner)
+        limits = await session_limits(db, owner)
+        limit = limits[0] if limits else None
     if limit is not None and req.count > limit:
         raise _too_many(req.count, limit)  # could never all be live at once
     sessions = [session_rows(name, req, admitted, now) for name in names]
@@ -101,16 +89,9 @@ async def create_batch(
             )
         await ensure_running(db)
         if limit is not None:
-            live = await db.scalar(
-                sa.select(sa.func.count())
-                .select_from(Session)
-                .where(
-                    Session.access_key == owner.access_key,
-                    Session.status.in_(LIVE_STATUSES - {S.ERROR}),
-                )
-            )
-            if (live or 0) + req.count > limit:
-                raise _too_many(req.count, limit, live or 0)
+            live = await live_sessions(db, owner.access_key)
+            if live + req.count > limit:
+                raise _too_many(req.count, limit, live)
         for s, k in sessions:
             await enqueue(db, s, [k], reason="user-requested")
             db.add_all(SessionDependency(session_id=s.id, depends_on=d)

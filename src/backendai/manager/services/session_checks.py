@@ -103,7 +103,7 @@ def requested_resources(
         raise InvalidRequest(
             f"Unknown resource option {', '.join(unknown)}; known: {', '.join(RESOURCE_OPTS)}."
         )
-    parsed_opts = {k: str(parse_amount("mem", v)) for k, v in opts.items()}
+    shmem = _shmem(opts["shmem"]) if "shmem" in opts else None
     minimum = ResourceSlot({slot: Decimal(v["min"]) for slot, v in image.resources.items()})
     slots = {
         slot: max(default, minimum.get_amount(slot)) for slot, default in DEFAULT_SLOTS.items()
@@ -116,7 +116,36 @@ def requested_resources(
         asked_text = ", ".join(f"{s} {format_amount(s, final.get_amount(s))}" for s in short)
         raise InvalidRequest(f"The image {image.name} needs at least {needs}; you asked for "
                              f"{asked_text}.")  # fmt: skip
-    return final, parsed_opts
+    if shmem is None:
+        return final, {}
+    mem = final.get_amount("mem")
+    # /dev/shm is a tmpfs whose pages count against the container's memory limit: a larger
+    # one would only get the session killed for memory when it is filled.
+    if shmem >= mem:
+        raise InvalidRequest(
+            f"Invalid resource option shmem={opts['shmem']}: shared memory must be smaller than "
+            f"the session's memory (mem {format_amount('mem', mem)}); ask for less shmem or "
+            "more mem (-r mem=...).",
+            data={"shmem": str(shmem), "mem": str(mem)},
+        )
+    return final, {"shmem": str(shmem)}
+
+
+def _shmem(value: object) -> Decimal:
+    """The size of /dev/shm asked for, in bytes (a size like ``64m``, more than zero)."""
+    try:
+        size = parse_amount("mem", value)
+    except InvalidRequest as e:
+        # Its message names the slot whose units it parsed with; the user typed shmem.
+        raise InvalidRequest(
+            (e.msg or "").replace("resource mem", "resource option shmem"), data=e.data
+        ) from e
+    if size <= 0:
+        # Docker takes 0 as "its default of 64m": the session would silently get another size.
+        raise InvalidRequest(
+            f"Invalid resource option shmem={value}: write a size more than zero, like 64m or 1g."
+        )
+    return size
 
 
 async def check_capacity(db: AsyncSession, slots: ResourceSlot, scaling_group: str | None) -> None:
@@ -143,12 +172,9 @@ async def check_capacity(db: AsyncSession, slots: ResourceSlot, scaling_group: s
     )
 
 
-async def check_quota(db: AsyncSession, owner: Owner) -> None:
-    """Refuse a session past what the keypair may hold at all: max_concurrent_sessions placed
-    plus max_pending_session_count waiting for the concurrency limit. (Whether it may start
-    is the scheduler's concurrency predicate.) Only true while the caller holds the owner's
-    keypair row lock and inserts in the same transaction: a count read outside it let 45
-    concurrent creates past a limit of 30."""
+async def session_limits(db: AsyncSession, owner: Owner) -> tuple[int, int] | None:
+    """The keypair policy's (max_concurrent_sessions, max_pending_session_count), or None
+    when the number of sessions is not limited (0 or less: no limit; pending below 0: 0)."""
     row = (
         await db.execute(
             sa.select(
@@ -158,23 +184,42 @@ async def check_quota(db: AsyncSession, owner: Owner) -> None:
         )
     ).first()
     if row is None or not row[0] or row[0] <= 0:
-        return
-    limit = row[0] + max(row[1] or 0, 0)
-    running = await db.scalar(
+        return None
+    return row[0], max(row[1] or 0, 0)
+
+
+async def live_sessions(db: AsyncSession, access_key: str) -> int:
+    """The keypair's sessions that count against its limits (ERROR ones do not)."""
+    count = await db.scalar(
         sa.select(sa.func.count())
         .select_from(Session)
         .where(
-            Session.access_key == owner.access_key,
+            Session.access_key == access_key,
             Session.status.in_(LIVE_STATUSES - {SessionStatus.ERROR}),
         )
     )
-    if (running or 0) >= limit:
-        waits = f" ({row[0]} at once, {row[1]} more waiting)" if row[1] else ""
+    return count or 0
+
+
+async def check_quota(db: AsyncSession, owner: Owner) -> None:
+    """Refuse a session past what the keypair may hold at all: max_concurrent_sessions placed
+    plus max_pending_session_count waiting for the concurrency limit. (Whether it may start
+    is the scheduler's concurrency predicate.) Only true while the caller holds the owner's
+    keypair row lock and inserts in the same transaction: a count read outside it let 45
+    concurrent creates past a limit of 30."""
+    limits = await session_limits(db, owner)
+    if limits is None:
+        return
+    concurrent, pending = limits
+    limit = concurrent + pending
+    running = await live_sessions(db, owner.access_key)
+    if running >= limit:
+        waits = f" ({concurrent} at once, {pending} more waiting)" if pending else ""
         raise QuotaExceeded(
             f"You already have {running} sessions and your limit is {limit}{waits}; terminate "
             "one first.",
-            data={"limit": "max_concurrent_sessions", "max_concurrent_sessions": row[0],
-                  "max_pending_session_count": row[1]},
+            data={"limit": "max_concurrent_sessions", "max_concurrent_sessions": concurrent,
+                  "max_pending_session_count": pending},
         )  # fmt: skip
 
 

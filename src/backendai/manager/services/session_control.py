@@ -4,6 +4,9 @@
 Status changes happen in short transactions; agents are called between them, never while a
 transaction is open. Destroying is idempotent, and a container that survives a failed destroy
 is removed later by the heartbeat reconciliation (its kernel is dead in the database).
+
+A batch session's task log is kept (``task_logs``) before its containers are destroyed, on
+every path that destroys them; a batch session that ends before its task did has failed.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.agent_protocol import DestroyResult, KernelCreated, KernelStats
 from backendai.common.errors import AgentError, InvalidRequest, SessionNotFound
-from backendai.common.statuses import SessionResult
+from backendai.common.statuses import SessionResult, SessionType
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.agent_client import AgentClient
 from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import FINAL_STATUSES, load_for_update, transition
+from backendai.manager.services.batch_tasks import settle_result
+from backendai.manager.services.task_logs import TaskLogStore, TaskOutcome, TaskTarget
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +44,30 @@ class KernelHandle:
     kernel_id: uuid.UUID
     agent_id: str
     addr: str
+    # The batch session whose task runs in this (main) kernel: its log is kept before the
+    # container goes.
+    task_of: uuid.UUID | None = None
 
 
 async def kernel_handles(db: AsyncSession, session_id: uuid.UUID) -> list[KernelHandle]:
-    rows = await db.scalars(sa.select(Kernel).where(Kernel.session_id == session_id))
+    rows = await db.execute(
+        sa.select(Kernel, Session.session_type)
+        .join(Session, Session.id == Kernel.session_id)
+        .where(Kernel.session_id == session_id)
+    )
     return [
-        KernelHandle(k.id, k.agent, k.agent_addr)
-        for k in rows
+        KernelHandle(k.id, k.agent, k.agent_addr, _task_of(k, session_type))
+        for k, session_type in rows
         if k.agent is not None and k.agent_addr is not None
     ]
+
+
+def _task_of(k: Kernel, session_type: SessionType) -> uuid.UUID | None:
+    return k.session_id if session_type is SessionType.BATCH and k.cluster_role == "main" else None
+
+
+def _tasks(handles: list[KernelHandle]) -> list[TaskTarget]:
+    return [TaskTarget(h.task_of, h.kernel_id, h.addr) for h in handles if h.task_of is not None]
 
 
 def _stats(results: Sequence[DestroyResult | KernelStats]) -> dict[str, Any] | None:
@@ -70,6 +90,7 @@ class SessionControl:
         self._on_release = on_release
         self._lease = lease or ManagerLease(None)
         self._background: set[asyncio.Task[None]] = set()
+        self.task_logs = TaskLogStore(db, agents)
 
     async def terminate(
         self,
@@ -103,7 +124,7 @@ class SessionControl:
             if s.status is not S.TERMINATING:
                 await transition(db, s, S.TERMINATING, reason=reason, data=self._lease.claim())
         if forced:
-            self._spawn(self._destroy_all(handles))
+            self._spawn(self.clean_up(handles))
             return await self._finish(session_id, reason, [], None)
         if not wait:
             stats = await self._current_stats(handles)
@@ -111,11 +132,24 @@ class SessionControl:
             return stats
         return await self._destroy_and_finish(session_id, reason, handles)
 
+    async def begin_terminating(
+        self, db: AsyncSession, s: Session, *, reason: str, data: dict[str, Any] | None = None
+    ) -> list[KernelHandle]:
+        """Inside the caller's transaction: ``s`` becomes TERMINATING, claimed by this manager,
+        with ``data`` as its status data. Returns the containers that ``finish_later`` ends."""
+        await transition(db, s, S.TERMINATING, reason=reason, data=self._lease.claim(data))
+        return await kernel_handles(db, s.id)
+
+    def finish_later(self, session_id: uuid.UUID, reason: str, handles: list[KernelHandle]) -> None:
+        """End a TERMINATING session in the background (``begin_terminating``)."""
+        self._spawn(self._destroy_and_finish(session_id, reason, handles))
+
     async def _destroy_and_finish(
         self, session_id: uuid.UUID, reason: str, handles: list[KernelHandle]
     ) -> dict[str, Any] | None:
+        outcomes = await self.task_logs.keep(_tasks(handles))
         results, error = await self._destroy_all(handles)
-        return await self._finish(session_id, reason, results, error)
+        return await self._finish(session_id, reason, results, error, outcomes)
 
     async def _current_stats(self, handles: list[KernelHandle]) -> dict[str, Any] | None:
         """The main kernel's counters now, in the shape ``rm -s`` prints; None if unknown."""
@@ -134,12 +168,15 @@ class SessionControl:
         reason: str,
         results: list[DestroyResult],
         error: str | None,
+        outcomes: dict[uuid.UUID, TaskOutcome] | None = None,
     ) -> dict[str, Any] | None:
         async with self._db() as db, db.begin():
             s = await load_for_update(db, session_id)
             if s is not None and s.status is S.TERMINATING:
                 await self._store_results(db, results)
-                data = {"error": {"reason": "destroy-failed", "message": error}} if error else None
+                data = settle_result(s, (outcomes or {}).get(s.id))
+                if error:
+                    data["error"] = {"reason": "destroy-failed", "message": error}
                 await transition(db, s, S.TERMINATED, reason=reason, data=data)
         self._on_release()
         return _stats(results)
@@ -198,6 +235,7 @@ class SessionControl:
 
     async def clean_up(self, handles: list[KernelHandle]) -> None:
         """Destroy the containers of failed kernels and keep their logs."""
+        await self.task_logs.keep(_tasks(handles))
         results, _ = await self._destroy_all(handles)
         if results:
             async with self._db() as db, db.begin():

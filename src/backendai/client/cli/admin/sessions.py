@@ -28,6 +28,8 @@ FIELD_NAMES: dict[str, tuple[str, str]] = {
     "type": ("Type", "type"),
     "kernel_id": ("Kernel/Task ID", "id"),
     "session_id": ("Session ID", "session_id"),
+    "id": ("Session ID", "session_id"),  # seed 001's name for it
+    "task_id": ("Task ID", "task_id"),  # a batch session's, for task-logs
     "status": ("Status", "status"),
     "status_info": ("Status Info", "status_info"),
     "status_data": ("Status Data", "status_data"),
