@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.conftest import OURS, api_env
+from tests.compat.conftest import OURS, Runner, api_env
 from tests.fixtures.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat]
@@ -113,3 +113,28 @@ def test_run_batch_one_case_streams_and_exits_with_its_code(
     assert r.returncode == 3, r.stderr
     assert sorted(r.stdout.splitlines()) == ["err", "out"]  # the task log: both streams
     assert f"\u2718 [0] {name}-0 FAILURE (exit code 3)" in r.stderr
+
+
+SEED_CODE = 'import os; print("Hello world, {}".format(os.environ["CASENO"]))'
+
+
+@pytest.mark.docker
+def test_seed_client_side_env_range_prints_the_four_cases(
+    cli: Runner, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Seed 001's concurrent-experiment example, as written (client-side, interactive
+    sessions), with both CLIs: the 4 combinations, and each case's own output in its log."""
+    name = f"seed-{uuid.uuid4().hex[:6]}"
+    done = cli(
+        "run", "-t", name, "--rm", "-c", SEED_CODE, "-r", "cpu=1", "-r", "mem=256m",
+        "-e", "CASENO=$X", "--env-range=X=case:1,2,3,4", "python",
+        env=api_env(live_server), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"env = 'CASENO={i}', build = '*', exec = '*'" for i in (1, 2, 3, 4)
+    ]
+    logs = tmp_path / "home" / ".cache" / "backend.ai" / "client-logs"
+    for idx in range(4):
+        text = (logs / f"{name}-{idx}.stdout.log").read_text()
+        assert f"Hello world, {idx + 1}" in text

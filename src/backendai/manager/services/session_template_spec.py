@@ -183,6 +183,9 @@ class TaskTemplate(_Strict):
         return doc
 
 
+MAX_DEPTH = 32  # a template needs 5 levels; nothing legitimate comes near this
+
+
 def template_problem(path: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid session template: {path}: {why}", data={path: why})
 
@@ -196,11 +199,23 @@ def _why(kind: str, msg: str) -> str:
 
 
 def _no_aliases(text: str) -> None:
+    """Refuse aliases (a billion-laughs expansion) and deep nesting from the event stream,
+    before any node is built: PyYAML's composer recurses per level, and a 64 KiB payload of
+    nested brackets took 16 s of the event loop to fail with a RecursionError."""
+    depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             raise InvalidRequest(
                 "The template uses a YAML alias (*name); write the value out instead."
             )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InvalidRequest(
+                    f"The template is nested too deeply (more than {MAX_DEPTH} levels)."
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _load(payload: str) -> Any:
