@@ -214,3 +214,26 @@ async def test_batch_sessions_are_never_idle(platform: ManagerHarness, joined: F
         uuid.UUID(body["sessionId"])
     ]
     assert (await wait_status(platform, sid, SessionStatus.RUNNING)).status_info == ""
+
+
+async def _session_events(sub: Any, session_id: uuid.UUID) -> list[str]:
+    """The session-scope events of ``session_id`` until its end."""
+    names: list[str] = []
+    while (ev := await sub.get(max_wait=10)) is not None:
+        if ev.session_id == session_id and ev.kernel is None:
+            names.append(ev.name.value)
+            if ev.name.ends_session:
+                break
+    return names
+
+
+async def test_results_are_announced_before_the_end(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    """Backend.AI's session_success / session_failure come just before session_terminated."""
+    for name, code, expected in (("ev-ok", 0, "session_success"), ("ev-bad", 3, "session_failure")):
+        async with platform.ctx.events.subscribe() as sub:
+            sid = await start_batch(platform, name)
+            await joined.finish_task(platform, sid, code)
+            names = await _session_events(sub, sid)
+        assert names[-2:] == [expected, "session_terminated"], names

@@ -16,6 +16,7 @@ import random
 import sqlite3
 import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -294,8 +295,10 @@ def _problems(platform: Platform, server: LiveServer) -> list[str]:
     strays = [c["Name"] for c in containers if c["Id"] not in kernel_containers
               and c not in idle_pool]  # fmt: skip
     problems += [f"container {n} belongs to no kernel" for n in strays]
-    if len(idle_pool) > 2:
-        problems.append(f"{len(idle_pool)} idle warm-pool containers (pool size 2)")
+    per_image = Counter(c["Config"]["Image"] for c in idle_pool)
+    for pooled, idle in per_image.items():  # the pool keeps pool_size (2) of each image
+        if idle > 2:
+            problems.append(f"{idle} idle warm-pool containers of {pooled} (pool size 2)")
     for agent_id, occupied in platform.rows("SELECT id, occupied_slots FROM agents"):
         total: dict[str, Decimal] = {}
         for (slots,) in platform.rows(

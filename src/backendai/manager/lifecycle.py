@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backendai.common.errors import InvalidSessionState
+from backendai.common.statuses import SessionResult, SessionType
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
@@ -109,6 +110,12 @@ def _queue(
     db: AsyncSession, s: Session, kernels: list[Kernel], current: S | None, to: S, reason: str
 ) -> None:
     session_events, kernel_events = events_for(current, to)
+    if to is S.TERMINATED and s.session_type is SessionType.BATCH:
+        # Backend.AI's batch result events, announced just before the session's end.
+        if s.result is SessionResult.SUCCESS:
+            session_events = [EventName.SESSION_SUCCESS, *session_events]
+        elif s.result is SessionResult.FAILURE:
+            session_events = [EventName.SESSION_FAILURE, *session_events]
     kernel_first = to in _ENDED or to is S.RUNNING  # kernels end/start before their session
     queued = [_event(s, n, reason, k) for n in kernel_events for k in kernels]
     own = [_event(s, n, reason) for n in session_events]

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: Seconds between two looks at a followed sweep.
 POLL_INTERVAL = 1.0
 _ENDED = ("TERMINATED", "CANCELLED", "ERROR")
+_DECIDED = ("SUCCESS", "FAILURE")
+#: Seconds between two looks at the one case being followed, once its log ended.
+END_POLL_INTERVAL = 0.2
 _SAFE_NAME = re.compile(r"[\w][\w.-]*")
 
 
@@ -143,9 +146,11 @@ async def _wait_for_end(api: AsyncSession, sweep_id: object, index: int) -> Swee
         case = next((c for c in sweep.case_list if c.index == index), None)
         if case is None:
             raise BackendClientError(f"The sweep {sweep_id} has no case {index} any more.")
-        if _ended(case, sweep):
+        # Its log was streamed already, and its result is set as the task ends, before the
+        # session's containers are gone: no need to wait for TERMINATED to know how it ended.
+        if _ended(case, sweep) or case.result in _DECIDED:
             return case
-        await asyncio.sleep(POLL_INTERVAL)
+        await asyncio.sleep(END_POLL_INTERVAL)  # its log ended: the result is moments away
 
 
 async def _follow_one(api: AsyncSession, info: SweepInfo, case: SweepCase, *, quiet: bool) -> int:
