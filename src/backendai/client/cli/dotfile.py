@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from .connection import cli_session
-from .pretty import print_info, print_warn
+from .pretty import print_info, sure_or_abort
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,11 +140,8 @@ def delete(
     path: str, force: bool, owner_access_key: str | None, domain: str | None, group: str | None
 ) -> None:
     """Delete dotfile from Backend.AI Manager."""
-    if not force:
-        print_warn("Are you sure? (y/[n])")
-        if sys.stdin.readline().strip() != "y":
-            print_info("Aborting.")
-            return
+    if not force and not sure_or_abort():
+        return
     with cli_session() as session:
         session.Dotfile.delete(path, owner_access_key=owner_access_key, domain=domain, group=group)
     print_info(f"Dotfile {path} deleted")

@@ -162,3 +162,13 @@ def describe_end(status_info: str | None, status_data: Any) -> str | None:
     if exit_code is not None:
         parts.append(f"Exit code: {exit_code}")
     return "\n".join(parts) or None
+
+
+def sure_or_abort() -> bool:
+    """Client 20.9.9's "Are you sure? (y/[n])" on stderr, answered on stdin: only "y" goes
+    on; anything else says "Aborting." and the command ends (with 0, as 20.9.9's does)."""
+    print_warn("Are you sure? (y/[n])")
+    if sys.stdin.readline().strip() == "y":
+        return True
+    print_info("Aborting.")
+    return False

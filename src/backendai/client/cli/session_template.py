@@ -14,7 +14,13 @@ from typing import Any
 import click
 
 from .connection import cli_session
-from .pretty import describe_end, print_fail, print_info, print_warn, report_unready_session
+from .pretty import (
+    describe_end,
+    print_fail,
+    print_info,
+    report_unready_session,
+    sure_or_abort,
+)
 from .session_options import env_option, name_option, parse_mounts, parse_pairs
 
 FILE_HELP = "Path to the template file (YAML or JSON); read from stdin when not given."
@@ -126,11 +132,8 @@ def update(template_id: str, template_path: str | None, owner: str | None) -> No
 @_owner_option
 def delete(template_id: str, force: bool, owner: str | None) -> None:
     """Delete the task template TEMPLATEID."""
-    if not force:
-        print_warn("Are you sure? (y/[n])")
-        if sys.stdin.readline().strip() != "y":
-            print_info("Aborting.")
-            return
+    if not force and not sure_or_abort():
+        return
     with cli_session() as session:
         session.SessionTemplate.delete(template_id, owner)
     print_info(f"Task template {template_id} deleted")
