@@ -35,6 +35,7 @@ class Netns:
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._lock = threading.Lock()  # one thread switches namespaces at a time
         self._listeners: list[socket.socket] = []
+        self._forwarded: set[int] = set()
         with self._inside():
             bring_loopback_up()
 
@@ -84,7 +85,11 @@ class Netns:
             raise OSError(errno, f"setns: {os.strerror(errno)}")
 
     def forward(self, port: int) -> None:
-        """127.0.0.1:port inside the namespace relays to 127.0.0.1:port of the host."""
+        """127.0.0.1:port inside the namespace relays to 127.0.0.1:port of the host (once per
+        port: the tests of a run share the server, and each asks for its ports)."""
+        if port in self._forwarded:
+            return
+        self._forwarded.add(port)
         with self._inside():
             listener = socket.create_server(("127.0.0.1", port), backlog=64)
         self._listeners.append(listener)

@@ -210,6 +210,8 @@ def up(
             credentials.show(doc, manager.data_dir / credentials.CREDENTIALS_FILE, [proxy])
 
         web_settings = web.model_copy(update={"manager_url": manager_url})
+        if "storage_url" not in web.model_fields_set:
+            web_settings = web_settings.model_copy(update={"storage_url": storage.url})
         sites = [
             Site("manager", create_manager_app(manager, migrate=False), manager.host, manager.port),
             Site("webserver", create_webserver_app(web_settings), web.host, web.port),

@@ -1,4 +1,4 @@
-"""The webserver application: login, API forwarding (and, later, the web UI)."""
+"""The webserver application: login, API forwarding, the storage relay and the web UI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 
 from backendai.common.forwarding import TrustedProxies
 from backendai.common.problems import Handler, problem_middleware
-from backendai.webserver import forward, login
+from backendai.webserver import forward, login, storage_relay, ui
 from backendai.webserver.context import CONTEXT_KEY, WebserverContext, context_of
 from backendai.webserver.origins import OriginGuard
 from backendai.webserver.sessions import LoginSessionStore, LoginThrottle
@@ -45,4 +45,6 @@ def create_app(settings: WebserverSettings) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     login.setup(app)
     forward.setup(app)
+    storage_relay.setup(app)
+    ui.setup(app)
     return app

@@ -19,7 +19,7 @@ from backendai.common.forwarding import TrustedProxies
 Origin = tuple[str, str, int]
 
 # The webserver's routes that act for a logged-in user; the web UI's pages are added here.
-GUARDED_PREFIXES = ("/func/", "/server/")
+GUARDED_PREFIXES = ("/func/", "/server/", "/storage/")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

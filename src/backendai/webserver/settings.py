@@ -19,6 +19,13 @@ class WebserverSettings(ProcessSettings):
     manager_url: str = Field(
         default="http://127.0.0.1:8081", description="The manager API that requests go to."
     )
+    storage_url: str | None = Field(
+        default=None,
+        description=(
+            "The storage's transfer URL (uploads and downloads of folders), relayed under "
+            "/storage/ so that the web UI's browsers need reach only the webserver."
+        ),
+    )
     domain: str = Field(default="default", description="Domain users log in to.")
     session_cookie: str = Field(default="AIOHTTP_SESSION", description="Login cookie name.")
     session_max_age: int = Field(

@@ -17,9 +17,12 @@ from backendai.common.errors import InvalidRequest
 from backendai.common.pending import PendingReason, pending_status_info
 from backendai.common.statuses import SessionStatus
 from backendai.manager.authz import Action, Resource
-from backendai.manager.db.models import Group, Kernel, Session, User
+from backendai.manager.db.models import Group, Kernel, Session, SessionStatusChange, User
 from backendai.manager.gql.context import GQLContext, page
 from backendai.manager.gql.scalars import JSONString
+
+# A session changes status a handful of times; a bound keeps a pathological one cheap.
+MAX_HISTORY = 200
 
 
 def _json_or_none(value: Any) -> JSONString | None:
@@ -79,6 +82,28 @@ class DependencyNode:
 
 
 @strawberry.type
+class StatusChangeNode:
+    status: str
+    reason: str | None
+    changed_at: datetime
+
+
+async def _status_history(
+    root: ComputeSessionNode, info: Info[GQLContext, None]
+) -> list[StatusChangeNode]:
+    rows = await info.context.db.scalars(
+        sa.select(SessionStatusChange)
+        .where(SessionStatusChange.session_id == root.session_id)
+        .order_by(SessionStatusChange.changed_at, SessionStatusChange.id)
+        .limit(MAX_HISTORY)
+    )
+    return [
+        StatusChangeNode(status=r.status.value, reason=r.reason, changed_at=r.changed_at)
+        for r in info.context.charge(list(rows))
+    ]
+
+
+@strawberry.type
 class ComputeSessionNode:
     id: uuid.UUID  # the main kernel's id (equal to the session id for one container)
     session_id: uuid.UUID
@@ -122,6 +147,12 @@ class ComputeSessionNode:
     mounts: list[str]
     containers: list[KernelNode]
     dependencies: list[DependencyNode]
+
+    status_history: list[StatusChangeNode] = strawberry.field(
+        resolver=_status_history,
+        description="Every status the session went through, oldest first, with its time and "
+        "reason (the session's timeline). Read per session: ask for it in `compute_session`.",
+    )
 
 
 async def _nodes(
