@@ -52,3 +52,38 @@ async def test_another_user_sees_no_timeline(platform: ManagerHarness, joined: F
         assert r.status == 200
         answer = await r.json()
     assert answer["data"]["compute_session"] is None
+
+
+async def test_a_heartbeats_counters_are_the_running_sessions_live_stat(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    """What the web UI's sessions list shows as used: the latest heartbeat's counters."""
+    status, body = await create(platform, "live-stat-1")
+    assert status == 201, body
+    kid = uuid.UUID(body["sessionId"])
+    stat = {
+        "cpu_util": {"current": "42.0", "capacity": None, "unit_hint": "percent"},
+        "mem": {"current": "1048576", "capacity": None, "unit_hint": "bytes"},
+    }
+    joined.containers[kid] = joined.containers[kid].model_copy(update={"stat": stat})
+    assert await joined.send_heartbeat(platform) == 200
+    query = """query($id: UUID!) { compute_session(id: $id) { containers { live_stat } } }"""
+    node = (await platform.gql(query, {"id": str(kid)}))["data"]["compute_session"]
+    assert json.loads(node["containers"][0]["live_stat"]) == stat
+
+
+async def test_an_agents_live_use_is_the_sum_of_its_running_kernels(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    """The agents page shows what the agent's sessions use now, next to its capacity."""
+    for i, (cpu, mem) in enumerate([("30.5", "1000"), ("20", "24")]):
+        status, body = await create(platform, f"live-use-{i}")
+        assert status == 201, body
+        kid = uuid.UUID(body["sessionId"])
+        stat = {"cpu_util": {"current": cpu}, "mem": {"current": mem}}
+        joined.containers[kid] = joined.containers[kid].model_copy(update={"stat": stat})
+    assert await joined.send_heartbeat(platform) == 200
+    query = "query($id: String!) { agent(agent_id: $id) { cpu_cur_pct mem_cur_bytes live_stat } }"
+    node = (await platform.gql(query, {"id": joined.agent_id}, as_="superadmin"))["data"]["agent"]
+    assert (node["cpu_cur_pct"], int(node["mem_cur_bytes"])) == (50.5, 1024)
+    assert json.loads(node["live_stat"])["mem"]["current"] == "1024"

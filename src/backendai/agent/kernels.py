@@ -49,6 +49,7 @@ from backendai.agent.layout import (
     install_runner,
     kernel_paths,
 )
+from backendai.agent.live_stats import LiveStats
 from backendai.agent.networks import SessionNetworks
 from backendai.agent.pool import PoolMember, WarmPool
 from backendai.agent.resources import Capacity, CoreAllocator, cores_needed
@@ -128,6 +129,7 @@ class KernelRegistry:
         self.runner_dir = install_runner(settings.data_dir)
         self.pool = WarmPool(settings, backend, self.runner_dir, capacity.cores, self.networks)
         self.tasks = BatchTasks(settings, backend)
+        self.live_stats = LiveStats(backend)
 
     def _lock(self, kernel_id: uuid.UUID) -> asyncio.Lock:
         return self._locks.setdefault(kernel_id, asyncio.Lock())
@@ -463,6 +465,11 @@ class KernelRegistry:
                     task_exit_code=self.tasks.exit_code(kernel_id) if kernel_id else None,
                 )
             )
+        stats = await self.live_stats.sample(
+            [(i.kernel_id, i.container_id) for i in infos if i.state is ContainerState.RUNNING]
+        )
+        for info in infos:
+            info.stat = stats.get(info.kernel_id)
         return infos
 
 

@@ -116,6 +116,11 @@ class ContainerInfo(BaseModel):
     task_exit_code: int | None = Field(
         default=None, description="A batch kernel's task exit code, once its task ended."
     )
+    stat: dict[str, dict[str, str | None]] | None = Field(
+        default=None,
+        description="A running kernel's counters now (Backend.AI's live_stat shape, with "
+        "cpu_util in percent of one core): what the sessions' lists show as used.",
+    )
 
 
 class ImageInfo(BaseModel):

@@ -3,7 +3,11 @@ each agent offers, what its kernels occupy now, its status and its images."""
 
 from __future__ import annotations
 
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest, NotFound
-from backendai.common.statuses import AgentStatus
+from backendai.common.statuses import AgentStatus, SessionStatus
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Agent, Kernel
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
@@ -45,7 +49,31 @@ class AgentNode:
     compute_containers: int
 
 
-def _node(a: Agent, occupied: dict[str, str], containers: int) -> AgentNode:
+@dataclass
+class _Use:
+    """What an agent's running kernels use now, summed from their latest heartbeat counters."""
+
+    cpu_pct: Decimal = Decimal(0)
+    mem_bytes: int = 0
+    sampled: bool = False
+
+    def add(self, stat: dict[str, Any] | None) -> None:
+        if not stat:
+            return
+        with contextlib.suppress(InvalidOperation, TypeError, ValueError, AttributeError):
+            self.cpu_pct += Decimal(str((stat.get("cpu_util") or {}).get("current") or 0))
+            self.mem_bytes += int(Decimal(str((stat.get("mem") or {}).get("current") or 0)))
+            self.sampled = True
+
+    def live_stat(self) -> JSONString | None:
+        if not self.sampled:
+            return None
+        cpu = {"current": str(self.cpu_pct), "capacity": None, "unit_hint": "percent"}
+        mem = {"current": str(self.mem_bytes), "capacity": None, "unit_hint": "bytes"}
+        return JSONString({"cpu_util": cpu, "mem": mem})
+
+
+def _node(a: Agent, occupied: dict[str, str], containers: int, use: _Use) -> AgentNode:
     return AgentNode(
         id=a.id, status=a.status.value, status_changed=a.status_changed, region=a.region,
         scaling_group=a.scaling_group, schedulable=a.schedulable,
@@ -53,8 +81,9 @@ def _node(a: Agent, occupied: dict[str, str], containers: int) -> AgentNode:
         addr=a.addr, architecture=a.architecture, first_contact=a.first_contact,
         lost_at=a.lost_at, last_heartbeat=a.last_heartbeat, version=a.version,
         compute_plugins=JSONString(dict(a.compute_plugins)), images=sorted(a.images),
-        hardware_metadata=JSONString({}), live_stat=None, cpu_cur_pct=None, mem_cur_bytes=None,
-        compute_containers=containers,
+        hardware_metadata=JSONString({}), live_stat=use.live_stat(),
+        cpu_cur_pct=float(use.cpu_pct) if use.sampled else None,
+        mem_cur_bytes=BigInt(use.mem_bytes) if use.sampled else None, compute_containers=containers,
     )  # fmt: skip
 
 
@@ -68,7 +97,15 @@ async def _nodes(ctx: GQLContext, agents: list[Agent]) -> list[AgentNode]:
         .group_by(Kernel.agent)
     )
     counts: dict[str | None, int] = {agent_id: n for agent_id, n in rows}
-    return [_node(a, used[a.id].to_json(), int(counts.get(a.id, 0))) for a in agents]
+    uses: dict[str | None, _Use] = defaultdict(_Use)
+    stats = await ctx.db.execute(
+        sa.select(Kernel.agent, Kernel.last_stat).where(
+            Kernel.agent.in_([a.id for a in agents]), Kernel.status == SessionStatus.RUNNING
+        )
+    )
+    for agent_id, stat in stats:
+        uses[agent_id].add(stat)
+    return [_node(a, used[a.id].to_json(), int(counts.get(a.id, 0)), uses[a.id]) for a in agents]
 
 
 def _status(status: str | None) -> AgentStatus | None:

@@ -163,6 +163,8 @@ class AgentRegistry:
             kid for kid in reported if kid not in live or live[kid].status is S.ERROR
         ]  # a kernel that ended (or never was ours) but still has a container
         for kid, k in live.items():
+            if (c := reported.get(kid)) is not None and c.stat and k.status is S.RUNNING:
+                k.last_stat = c.stat  # what the sessions' lists show as used, live
             if k.status not in _WATCHED or k.status_changed > now - self._vanish_grace:
                 continue
             c = reported.get(kid)
