@@ -10,11 +10,13 @@ beyond one chunk.
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from backendai.common.errors import InternalError, NotFound
+from backendai.common.errors import NotFound, ServiceUnavailable
 from backendai.common.streaming import abort_response
 from backendai.webserver.context import context_of
 
@@ -37,6 +39,8 @@ RESPONSE_HEADERS = frozenset(
 )  # fmt: skip
 CHUNK = 256 * 1024
 
+log = logging.getLogger(__name__)
+
 
 async def relay(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
@@ -57,7 +61,11 @@ async def relay(request: web.Request) -> web.StreamResponse:
             allow_redirects=False,
         )
     except aiohttp.ClientError as e:
-        raise InternalError(f"The storage at {base} is unreachable: {e}") from e
+        # The storage's address is the operator's business, not the browser's: logged only.
+        log.warning("the storage at %s is unreachable: %s", base, e)
+        raise ServiceUnavailable(
+            "The storage does not answer now; try the transfer again shortly."
+        ) from e
     async with upstream:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for name, value in upstream.headers.items():

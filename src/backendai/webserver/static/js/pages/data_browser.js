@@ -1,0 +1,217 @@
+// The folder browser: one folder's files and directories, with a breadcrumb path, new
+// directories, renames, deletions, uploads (data_upload.js) and downloads (a hidden
+// <a download> pointed at the relayed storage URL: the browser streams it to disk).
+
+import { request, storageUrl } from "../api.js";
+import {
+  clear, confirmDialog, errorBox, field, formatBytes, formatTime, h, messageOf, openDialog,
+  pager, table, toast,
+} from "../dom.js";
+import { joinPath } from "./data_upload.js";
+
+const PAGE_SIZE = 100;
+
+/** Why `name` cannot be one file's or directory's name, or null. */
+export function entryNameProblem(name) {
+  if (!name) return "Enter a name.";
+  if (name.includes("/") || name.includes("\\")) return "A name cannot contain '/' or '\\': it names one entry of this directory.";
+  if (name === "." || name === "..") return "'.' and '..' are not names; choose another.";
+  if (name.length > 255) return "A name has at most 255 characters.";
+  return null;
+}
+
+const ref = (folder) => encodeURIComponent(folder.id);
+
+/**
+ * Renders the browser of `folder` into `root`; `uploads` is the page's Uploads queue,
+ * `onBack()` returns to the folder list. Returns {refresh(dir)}.
+ */
+export function renderBrowser(root, folder, { uploads, onBack }) {
+  let dir = ".";
+  let page = 0;
+  let items = [];
+  const writable = folder.permission !== "ro";
+  const crumbs = h("nav", { class: "breadcrumb", "aria-label": "Path" });
+  const content = h("div", { class: "browser-content" });
+  const fileInput = h("input", { type: "file", multiple: true, disabled: !writable,
+    on: { change: () => { startUploads([...fileInput.files]); fileInput.value = ""; } } });
+  const drop = h("div", { class: "dropzone" },
+    field("Upload files", fileInput, writable ? "Or drop files on this area." : "This folder is read-only for you."));
+
+  clear(root,
+    h("div", { class: "toolbar" },
+      h("button", { type: "button", text: "← Back to folders", on: { click: onBack } }),
+      h("h2", { class: "browser-title", text: `Folder ${folder.name}` }),
+      h("span", { class: "spacer" }),
+      h("button", { type: "button", text: "New directory", disabled: !writable, on: { click: newDirectory } }),
+      h("button", { type: "button", text: "Refresh", "aria-label": "Refresh files", on: { click: () => load() } })),
+    crumbs, drop, content);
+
+  for (const ev of ["dragenter", "dragover"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (!writable) { toast("This folder is read-only for you.", "error"); return; }
+    const files = [...(e.dataTransfer?.files || [])];
+    if (files.length) startUploads(files);
+  });
+
+  function startUploads(files) {
+    if (files.length) uploads.add(folder, dir, files);
+  }
+
+  function renderCrumbs() {
+    const parts = dir === "." ? [] : dir.split("/");
+    const nodes = [h("button", { type: "button", class: "link", text: folder.name,
+      "aria-label": `Go to the top of ${folder.name}`, "aria-current": parts.length ? false : "location",
+      on: { click: () => load(".") } })];
+    parts.forEach((part, i) => {
+      const to = parts.slice(0, i + 1).join("/");
+      nodes.push(h("span", { class: "sep", "aria-hidden": "true", text: "/" }));
+      nodes.push(h("button", { type: "button", class: "link", text: part, "aria-label": `Go to ${to}`,
+        "aria-current": i === parts.length - 1 ? "location" : false, on: { click: () => load(to) } }));
+    });
+    clear(crumbs, nodes);
+  }
+
+  async function load(to = dir, keepPage = false) {
+    const previous = dir;
+    dir = to;
+    if (!keepPage || to !== previous) page = 0;
+    renderCrumbs();
+    try {
+      const answer = await request("GET", `/folders/${ref(folder)}/files`, { query: { path: dir } });
+      items = [...(answer.items || [])].sort((a, b) =>
+        (a.type === "DIRECTORY" ? 0 : 1) - (b.type === "DIRECTORY" ? 0 : 1) || a.name.localeCompare(b.name));
+      renderItems(answer.truncated);
+    } catch (e) {
+      clear(content, errorBox(e, () => load(dir, true)));
+    }
+  }
+
+  function renderItems(truncated) {
+    const shown = items.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    const columns = [
+      { label: "Name", cell: (e) => (e.type === "DIRECTORY"
+        ? h("button", { type: "button", class: "link", text: `${e.name}/`, "aria-label": `Open directory ${e.name}`,
+          on: { click: () => load(joinPath(dir, e.name)) } })
+        : h("span", { class: "file-name", text: e.name })) },
+      { label: "Size", cell: (e) => (e.type === "DIRECTORY" ? "-" : formatBytes(e.size)) },
+      { label: "Modified", cell: (e) => formatTime(e.modified) },
+      { label: "Actions", class: "actions", cell: (e) => [
+        e.type === "FILE" ? h("button", { type: "button", text: "Download", "aria-label": `Download ${e.name}`,
+          on: { click: () => download(e) } }) : null,
+        writable ? h("button", { type: "button", text: "Rename", "aria-label": `Rename ${e.name}`,
+          on: { click: () => renameEntry(e) } }) : null,
+        writable ? h("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete ${e.name}`,
+          on: { click: () => deleteEntry(e) } }) : null,
+      ] },
+    ];
+    clear(content,
+      truncated ? h("p", { class: "notice", text: "This directory holds more entries than one listing shows; only the first ones are here." }) : null,
+      table(columns, shown, {
+        caption: `Files in ${dir === "." ? folder.name : `${folder.name}/${dir}`}`,
+        empty: "This directory is empty. Upload files or make a directory.",
+        rowAttrs: (e) => ({ dataset: { fileName: e.name, fileType: e.type } }),
+      }),
+      items.length > PAGE_SIZE
+        ? pager({ page, pageSize: PAGE_SIZE, total: items.length, label: "File pages",
+          onPage: (p) => { page = p; renderItems(truncated); } })
+        : null);
+  }
+
+  async function download(entry) {
+    try {
+      const ticket = await request("POST", `/folders/${ref(folder)}/request-download`,
+        { json: { path: joinPath(dir, entry.name) } });
+      const a = h("a", { href: storageUrl(ticket).toString(), download: entry.name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (e) {
+      toast(`Downloading ${entry.name} failed: ${messageOf(e)}`, "error");
+    }
+  }
+
+  function nameDialog({ title, label, initial, okLabel, act }) {
+    const input = h("input", { type: "text", value: initial || "", autocomplete: "off", "aria-invalid": "false" });
+    const message = h("p", { class: "field-error", role: "alert" });
+    const body = h("div", {}, field(label, input), message);
+    let busy = false;
+    const dlg = openDialog({
+      title, body, cancelValue: false,
+      actions: [{ label: "Cancel", value: false }, { label: okLabel, value: true, class: "primary" }],
+      onClose: async (ok) => {
+        if (!ok) return true;
+        if (busy) return false;
+        const name = input.value.trim();
+        const problem = entryNameProblem(name);
+        if (problem) {
+          message.textContent = problem;
+          input.setAttribute("aria-invalid", "true");
+          input.focus();
+          return false;
+        }
+        busy = true;
+        dlg.buttons.forEach((b) => (b.disabled = true));
+        try {
+          await act(name);
+          return true;
+        } catch (e) {
+          message.textContent = messageOf(e);
+          return false;
+        } finally {
+          busy = false;
+          dlg.buttons.forEach((b) => (b.disabled = false));
+        }
+      },
+    });
+    input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); dlg.buttons[1].click(); } });
+    input.focus();
+    input.select();
+    return dlg.done;
+  }
+
+  async function newDirectory() {
+    const ok = await nameDialog({
+      title: "New directory", label: "Directory name", okLabel: "CREATE",
+      act: (name) => request("POST", `/folders/${ref(folder)}/mkdir`,
+        { json: { path: joinPath(dir, name), parents: true, exist_ok: false } }),
+    });
+    if (ok) { toast("Directory created.", "success"); load(dir, true); }
+  }
+
+  async function renameEntry(entry) {
+    const ok = await nameDialog({
+      title: `Rename ${entry.name}`, label: "New name", initial: entry.name, okLabel: "RENAME",
+      act: (name) => request("POST", `/folders/${ref(folder)}/rename_file`,
+        { json: { target_path: joinPath(dir, entry.name), new_name: name } }),
+    });
+    if (ok) { toast("Renamed.", "success"); load(dir, true); }
+  }
+
+  async function deleteEntry(entry) {
+    const isDir = entry.type === "DIRECTORY";
+    const ok = await confirmDialog(`Delete ${entry.name}`,
+      isDir ? `Delete the directory "${entry.name}" and everything in it? This cannot be undone.`
+        : `Delete the file "${entry.name}"? This cannot be undone.`, "DELETE", true);
+    if (!ok) return;
+    try {
+      await request("DELETE", `/folders/${ref(folder)}/delete_files`,
+        { json: { files: [joinPath(dir, entry.name)], recursive: isDir } });
+      toast(`${entry.name} deleted.`, "success");
+      load(dir, true);
+    } catch (e) {
+      toast(`Deleting ${entry.name} failed: ${messageOf(e)}`, "error");
+    }
+  }
+
+  load(".");
+  return {
+    folder,
+    refresh(where) { if (where === dir) load(dir, true); },
+  };
+}
