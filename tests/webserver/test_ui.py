@@ -4,6 +4,7 @@ parse and import only files that exist (a broken import would blank a page in th
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -107,3 +108,29 @@ def test_every_module_parses(tmp_path: Path) -> None:
             ["node", "--check", str(copy)], capture_output=True, text=True, check=False
         )
         assert checked.returncode == 0, f"{module}:\n{checked.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_sizes_read_and_print_as_the_cli_writes_them(tmp_path: Path) -> None:
+    """dom.js's size helpers (the wizard's RAM, policies' limits): a bare number is bytes."""
+    copy = tmp_path / "dom.mjs"
+    copy.write_text((STATIC_DIR / "js" / "dom.js").read_text())
+    script = (
+        f"import {{ parseBytes, formatBytes }} from {str(copy)!r};"
+        "console.log(JSON.stringify(["
+        "parseBytes('268435456'), parseBytes('512m'), parseBytes('2g'), parseBytes('1.5 GiB'),"
+        "parseBytes('lots'), formatBytes(1073741824), formatBytes(512)]));"
+    )
+    ran = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == [
+        268435456,
+        512 * 2**20,
+        2 * 2**30,
+        1.5 * 2**30,
+        None,
+        "1.00 GiB",
+        "512 B",
+    ]

@@ -76,13 +76,13 @@ export function openDialog({ title, body, actions = [], cancelValue = null, onCl
       type: "button", class: a.class || "", text: a.label, disabled: a.disabled,
       "aria-label": a.ariaLabel || a.label, on: { click: () => close(a.value) },
     }));
-  dlg.append(
+  append(dlg, [
     h("header", {}, h("h2", { id: titleId, text: title }),
       h("button", { type: "button", class: "icon close", "aria-label": "Close", text: "×",
         on: { click: () => close(cancelValue) } })),
     h("div", { class: "dialog-body" }, body),
     buttons.length ? h("footer", {}, buttons) : null,
-  );
+  ]);
   dlg.addEventListener("cancel", (ev) => { ev.preventDefault(); close(cancelValue); });
   document.body.append(dlg);
   dlg.showModal();
@@ -142,7 +142,7 @@ export function formatBytes(value) {
 export function parseBytes(text) {
   const m = /^\s*([0-9]*\.?[0-9]+)\s*([kmgtp]?)i?b?\s*$/i.exec(String(text));
   if (!m) return NaN;
-  const power = "kmgtp".indexOf(m[2].toLowerCase()) + 1;
+  const power = m[2] ? "kmgtp".indexOf(m[2].toLowerCase()) + 1 : 0; // a bare number is bytes
   return Math.round(parseFloat(m[1]) * 1024 ** power);
 }
 
