@@ -21,6 +21,11 @@ const DEFAULT_ROUTE = "sessions";
 const appRoot = document.getElementById("app");
 let cleanup = null;
 let user = null;
+// The project (group) the user works in: sessions are started in it and the resource
+// statistics count it. Chosen in the top bar when the user belongs to several.
+let project = null;
+let domain = "default";
+const PROJECT_KEY = "bai.project";
 
 function parseHash() {
   const raw = window.location.hash.replace(/^#\/?/, "");
@@ -71,12 +76,45 @@ function isAdmin() {
   return user && (user.role === "admin" || user.role === "superadmin");
 }
 
-function showShell() {
+async function loadProjects() {
+  try {
+    const data = await api.gql(`query($email: String) {
+      user(email: $email) { domain_name groups { id name } } }`, { email: user.email });
+    const me = (data && data.user) || {};
+    domain = me.domain_name || "default";
+    const groups = (me.groups || []).slice().sort((a, b) => a.name.localeCompare(b.name));
+    const remembered = window.localStorage.getItem(PROJECT_KEY);
+    project = groups.find((g) => g.name === remembered)
+      || groups.find((g) => g.name === "default") || groups[0] || null;
+    return groups;
+  } catch (e) {
+    toast(`Your projects could not be read: ${messageOf(e)}`, "error");
+    return [];
+  }
+}
+
+function projectPicker(groups, onChange) {
+  if (groups.length < 2) {
+    return project ? h("span", { class: "project", text: `Project: ${project.name}` }) : null;
+  }
+  const select = h("select", { id: "project-select", "aria-label": "Project",
+    on: { change: () => {
+      project = groups.find((g) => g.id === select.value) || project;
+      window.localStorage.setItem(PROJECT_KEY, project.name);
+      onChange();
+    } } },
+  groups.map((g) => h("option", { value: g.id, text: g.name, selected: project && g.id === project.id })));
+  return h("span", { class: "project" }, h("label", { for: "project-select", text: "Project" }), select);
+}
+
+async function showShell() {
+  const groups = await loadProjects();
   const nav = h("nav", { class: "sidebar", "aria-label": "Main" });
   const main = h("main", { id: "main", tabindex: "-1" });
   const banner = h("div", { class: "announcement", role: "region", "aria-label": "Announcement", hidden: true });
   const header = h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/sessions", text: "Backend.AI" }),
+    projectPicker(groups, () => route()),
     h("span", { class: "who" },
       h("span", { class: "email", text: user.email }),
       h("span", { class: "role badge", text: user.role })),
@@ -144,6 +182,7 @@ async function renderRoute(main, path, params) {
     clear(main);
     const ctx = {
       user, isAdmin: isAdmin(), isSuperadmin: user.role === "superadmin", params, navigate,
+      project, domain,
     };
     const result = await module.render(main, ctx);
     if (mine !== generation) { if (typeof result === "function") result(); return; }

@@ -21,7 +21,6 @@ const ALWAYS_SHOWN = ["cpu", "mem"];
 // GPUs are shown only where some agent of the group has them (resource-slots lists every
 // slot the platform knows, whether an agent reports it or not).
 const OPTIONAL = ["cuda.device", "cuda.shares"];
-const PROJECT = "default";
 
 const MINE = `query($ak: String, $limit: Int!) {
   keypair { concurrency_limit concurrency_used }
@@ -55,6 +54,8 @@ function amount(slot, value) {
  * (the page shows one error line for the list and the statistics).
  */
 export function createResourceStats(ctx) {
+  // The project chosen in the top bar (main.js); "default" only when none could be read.
+  const PROJECT = (ctx.project && ctx.project.name) || "default";
   const selectId = newId("rg");
   const select = h("select", { id: selectId, on: { change: () => refresh() } });
   const picker = h("div", { class: "rg-picker", hidden: true },

@@ -97,7 +97,9 @@ export async function loadBasics(ctx) {
   ]);
   const user = (userData && userData.user) || {};
   const groups = user.groups || [];
-  const group = groups.find((g) => g.name === "default") || groups[0] || { name: "default" };
+  // The project chosen in the top bar (main.js), else the user's "default" or first group.
+  const chosen = ctx.project && groups.find((g) => g.id === ctx.project.id);
+  const group = chosen || groups.find((g) => g.name === "default") || groups[0] || { name: "default" };
   return {
     environments: environmentsOf((imageData && imageData.images) || []),
     domain: user.domain_name || "default",
