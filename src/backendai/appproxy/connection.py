@@ -245,7 +245,7 @@ class ClientConnection(asyncio.Protocol):
             self._tunnel = open_tunnel(
                 self, self._route.spec, self._route.tunnel_timeout, self._route.handoff
             )
-        self._out += forward_head(head)
+        self._out += forward_head(head, self._route.hidden_cookies)
         self._responses.expect(head.method)
         self._chunked = head.chunked
 

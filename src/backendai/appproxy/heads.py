@@ -10,7 +10,8 @@ without sockets. The rules (``common/app_protocol``):
   host, not port, so a page of another app on this host would otherwise ride on the cookie
   (cross-site WebSocket hijacking of a terminal);
 - every app, public ones too, never sees a token: every ``APP_COOKIE_PREFIX`` cookie and every
-  ``app_token`` parameter is removed before a head is forwarded.
+  ``app_token`` parameter is removed before a head is forwarded, and so is the web UI's login
+  cookie (``hidden_cookies``): browsers send a host's cookies to all its ports.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def check(head: RequestHead, route: RouteAccess) -> Verdict:
     )
 
 
-def forward_head(head: RequestHead) -> bytes:
-    """The head as the app gets it: no app cookies, no app_token, one body framing."""
+def forward_head(head: RequestHead, hidden: frozenset[bytes] = frozenset()) -> bytes:
+    """The head as the app gets it: no app cookies, none of the platform's ``hidden`` ones
+    (the web UI's login), no app_token, one body framing."""
     chunked = head.chunked
     lines = [b"%s %s HTTP/%s" % (head.method, stripped_url(head.url), head.version.encode())]
     for name, value in head.headers:
@@ -137,7 +139,9 @@ def forward_head(head: RequestHead) -> bytes:
             kept = [
                 piece.strip()
                 for piece in value.split(b";")
-                if piece.strip() and not piece.strip().startswith(_PREFIX)
+                if piece.strip()
+                and not piece.strip().startswith(_PREFIX)
+                and piece.split(b"=", 1)[0].strip() not in hidden
             ]
             if not kept:
                 continue

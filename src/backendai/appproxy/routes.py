@@ -29,6 +29,7 @@ class ServedRoute:
     head_timeout: float
     tunnel_timeout: float
     handoff: Path | None = None  # the agent's app-handoff socket, when it is on this host
+    hidden_cookies: frozenset[bytes] = frozenset()  # never forwarded to the app
     server: asyncio.Server | None = None
     connections: set[ClientConnection] = field(default_factory=set)
     active: bool = False  # carried bytes since the last activity report
@@ -109,6 +110,7 @@ class RouteTable:
                 self.settings.head_timeout,
                 self.settings.tunnel_timeout,
                 self.settings.handoff_for(spec.agent_addr),
+                frozenset(name.encode() for name in self.settings.hidden_cookies),
             )
             try:
                 route.server = await loop.create_server(

@@ -45,6 +45,14 @@ class AppProxySettings(ProcessSettings):
         default=None,
         description="The host name that route URLs carry (what browsers reach). Default: app_host.",
     )
+    hidden_cookies: list[str] = Field(
+        default=["AIOHTTP_SESSION"],
+        description=(
+            "Cookies of the platform that no app ever receives (the webserver's login cookie): "
+            "browsers send every cookie of a host to every port of it, so a user's app on the "
+            "web UI's host would otherwise read the user's login."
+        ),
+    )
     port_range: str = Field(
         default="10200-10299",
         description="The pool of ports routes are served on, both ends included.",

@@ -191,6 +191,9 @@ def up(
             # On one machine the agent sees each volume where the storage keeps it.
             mounts = {name: v.path for name, v in storage.volumes.items()}
             agent = agent.model_copy(update={"volume_mounts": mounts})
+        if "hidden_cookies" not in appproxy.model_fields_set:
+            # Apps share the web UI's host name: its login cookie must never reach them.
+            appproxy = appproxy.model_copy(update={"hidden_cookies": [web.session_cookie]})
         if agent.app_handoff and "local_agents" not in appproxy.model_fields_set:
             # The proxy and the agent share this host: apps' connections are handed over.
             local = {agent.addr: agent.app_handoff_socket}

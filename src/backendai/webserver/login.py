@@ -16,7 +16,12 @@ from backendai.common.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from backendai.webserver.context import WebserverContext, context_of, current_login
+from backendai.webserver.context import (
+    WebserverContext,
+    context_of,
+    current_login,
+    login_cookie_count,
+)
 from backendai.webserver.forward import manager_json
 from backendai.webserver.origins import public_scheme
 from backendai.webserver.sessions import LoginSession
@@ -106,8 +111,9 @@ async def login(request: web.Request) -> web.Response:
         attempt.release()  # the manager was busy or unreachable: nothing was checked
         raise
     attempt.succeed()
-    old_token, _ = current_login(request)
-    ctx.sessions.drop(old_token)
+    if login_cookie_count(request) <= 1:  # a planted second one is cleared below
+        old_token, _ = current_login(request)
+        ctx.sessions.drop(old_token)
     token = ctx.sessions.create(
         data["access_key"], data["secret_key"], data.get("email", params.username), data["role"]
     )
@@ -125,7 +131,21 @@ async def login(request: web.Request) -> web.Response:
         path="/",
         max_age=ctx.settings.session_max_age,
     )
+    _expire_planted(response, ctx, secure=_over_tls(request, ctx))
     return response
+
+
+# Paths under which a planted login cookie would shadow ours (browsers send the more specific
+# path first); a login expires them all.
+_PLANTED_PATHS = ("/func", "/server", "/storage", "/static")
+
+
+def _expire_planted(response: web.Response, ctx: WebserverContext, secure: bool) -> None:
+    flags = "; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+    for path in _PLANTED_PATHS:
+        response.headers.add(
+            "Set-Cookie", f"{ctx.settings.session_cookie}=; Max-Age=0; Path={path}{flags}"
+        )
 
 
 async def logout(request: web.Request) -> web.Response:

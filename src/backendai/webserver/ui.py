@@ -2,8 +2,9 @@
 
 The pages are plain ES modules (``static/js``) that call the API through ``/func/...`` with the
 login cookie; nothing is built and nothing is loaded from outside the platform. Every answer
-carries a Content-Security-Policy that allows only this origin's scripts, styles and
-connections, so a name or a log line shown on a page can never run as code or reach elsewhere.
+of the UI carries a Content-Security-Policy that allows only this origin's scripts, styles and
+connections (and every other answer ``nosniff``), so a name or a log line shown on a page can
+never run as code or reach elsewhere.
 """
 
 from __future__ import annotations
@@ -53,12 +54,19 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+async def nosniff(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, streamed ones too (forwarded API answers, relayed downloads): no browser
+    reads one as a page or a script whatever its content."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(INDEX, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
 def setup(app: web.Application) -> None:
     app.middlewares.append(security_headers)
+    app.on_response_prepare.append(nosniff)
     app.router.add_get("/", index)
     # aiohttp's static route refuses paths that leave the folder and never lists it.
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
