@@ -22,7 +22,7 @@ import pytest
 from aiodocker.networks import DockerNetwork
 from aiohttp.test_utils import TestClient, TestServer
 
-from backendai.agent.backends.docker import DockerBackend
+from backendai.agent.backends.docker import LOG_MAX_CHARS, DockerBackend
 from backendai.agent.backends.protocol import ContainerSpec
 from backendai.agent.main import create_app
 from backendai.agent.settings import WORK_UID, AgentSettings
@@ -300,3 +300,28 @@ async def test_bootstrap_script_and_vfolder_mount(
         f"/v1/kernels/{kernel_id}/files", json={"path": "data"}, headers=HEADERS
     )
     assert [f["filename"] for f in (await resp.json())["files"]] == ["input.txt"]
+
+
+async def test_logs_answer_the_tail_of_a_big_log(settings: AgentSettings) -> None:
+    """A session printing megabytes: the log viewer and `logs` get its last MiB, marked."""
+
+    code = (
+        "import sys\nfor i in range(40000): sys.stdout.write(f'line {i:06d} ' + 'x' * 80 + '\\n')"
+    )
+    async with aiodocker.Docker() as docker:
+        container = await docker.containers.run(
+            {
+                "Image": IMAGE,
+                "Cmd": ["python3", "-c", code],
+                "Labels": {LABEL_AGENT_ID: settings.id},
+            }
+        )
+        await container.wait()
+        backend = DockerBackend()
+        try:
+            text = await backend.logs(container.id)
+        finally:
+            await backend.close()
+    assert text.startswith("[earlier output omitted]\n")
+    assert len(text) <= LOG_MAX_CHARS + 100
+    assert text.rstrip("\n").endswith("line 039999 " + "x" * 80)

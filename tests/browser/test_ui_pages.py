@@ -79,3 +79,34 @@ def test_a_failing_api_shows_an_error_on_every_page_never_a_blank_one(
         page.screenshot(
             path=str(artifacts / f"page-{route.replace('/', '-')}-failing.png"), full_page=True
         )
+
+
+def test_leaving_a_page_or_the_login_closes_what_it_opened(
+    live_server: LiveServer, page: Page, reach: Callable[[str], str]
+) -> None:
+    """A dialog (and its polling) never outlives its page; after a login ends, nothing of the
+    last user's screen (a dialog, a message) stays over the login form."""
+    log_in(page, live_server, reach, account(live_server, "demo"))
+    go(page, "sessions")
+    page.get_by_role("button", name="START").click()
+    wizard = page.get_by_role("dialog", name="Start a new session")
+    expect(wizard).to_be_visible()
+    page.evaluate("() => { window.location.hash = '#/data'; }")  # Alt+Left, a bookmark
+    expect(page.get_by_role("heading", name="Data & Storage", exact=True)).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    # Focus comes back where it was when a dialog closes.
+    go(page, "sessions")
+    start = page.get_by_role("button", name="START")
+    start.focus()
+    page.keyboard.press("Enter")
+    expect(wizard).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(start).to_be_focused()
+    # The login expires while a dialog and a message are up.
+    start.click()
+    expect(wizard).to_be_visible()
+    page.evaluate("() => window.dispatchEvent(new CustomEvent('bai:logged-out'))")
+    expect(page.get_by_role("heading", name="Log in to Backend.AI")).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(page.get_by_text("Your login expired.")).to_be_visible()

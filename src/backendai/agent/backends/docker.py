@@ -58,6 +58,10 @@ def is_local(docker_host: str) -> bool:
         return False
 
 
+LOG_TAIL_LINES = 10_000
+LOG_MAX_CHARS = 2**20
+
+
 class DockerBackend:
     def __init__(self, url: str | None = None) -> None:
         self._docker = aiodocker.Docker(url=url)
@@ -224,10 +228,16 @@ class DockerBackend:
         return DockerPty(execution, stream)
 
     async def logs(self, container_id: str) -> str:
+        """The log's tail: its last LOG_TAIL_LINES lines, at most LOG_MAX_CHARS characters.
+        Docker keeps 20 MiB of it (docker_wire's LogConfig); a viewer refreshing every few
+        seconds must not move all of that each time."""
         with self._errors("read the logs", container_id):
             container = self._docker.containers.container(container_id)
-            lines = await container.log(stdout=True, stderr=True)
-        return "".join(lines)
+            lines = await container.log(stdout=True, stderr=True, tail=LOG_TAIL_LINES)
+        text = "".join(lines)
+        if len(lines) >= LOG_TAIL_LINES or len(text) > LOG_MAX_CHARS:
+            text = "[earlier output omitted]\n" + text[-LOG_MAX_CHARS:]
+        return text
 
     async def put_archive(self, container_id: str, path: str, data: bytes) -> None:
         with self._errors("copy files into the container", container_id):

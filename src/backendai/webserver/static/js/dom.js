@@ -54,22 +54,41 @@ export function field(labelText, control, hint) {
   return h("div", { class: "field" }, parts);
 }
 
+// The dialogs open now, each with its forced close: leaving a page or the login closes them
+// (their onClose/done run, so their polling stops) instead of leaving them over the next page.
+const openDialogs = new Set();
+
 /**
  * A modal <dialog> (focus stays inside, Escape cancels). `actions` are
  * [{label, value, class, disabled}], the value resolves the promise; Escape resolves
  * `cancelValue`. `onClose(value)` may return false to keep it open (e.g. unsaved changes).
- * Returns {dialog, done: Promise, close(value)}.
+ * Focus goes back to the control that opened it (found again by its accessible name when the
+ * page redrew it meanwhile). Returns {dialog, done: Promise, close(value)}.
  */
 export function openDialog({ title, body, actions = [], cancelValue = null, onClose, className }) {
   const titleId = newId("dlg-title");
   const dlg = h("dialog", { class: `dialog ${className || ""}`, "aria-labelledby": titleId });
+  const opener = document.activeElement;
+  const openerLabel = opener && opener.getAttribute ? opener.getAttribute("aria-label") : null;
   let resolve;
+  let finished = false;
   const done = new Promise((r) => (resolve = r));
-  async function close(value) {
-    if (onClose && (await onClose(value)) === false) return;
-    dlg.close();
+  function finish(value) {
+    if (finished) return;
+    finished = true;
+    openDialogs.delete(forceClose);
+    if (dlg.open) dlg.close();
     dlg.remove();
     resolve(value);
+    setTimeout(() => restoreFocus(opener, openerLabel), 0);
+  }
+  async function close(value) {
+    if (onClose && (await onClose(value)) === false) return;
+    finish(value);
+  }
+  function forceClose() {
+    if (onClose) { try { onClose(cancelValue); } catch { /* closing regardless */ } }
+    finish(cancelValue);
   }
   const buttons = actions.map((a) =>
     h("button", {
@@ -83,10 +102,34 @@ export function openDialog({ title, body, actions = [], cancelValue = null, onCl
     h("div", { class: "dialog-body" }, body),
     buttons.length ? h("footer", {}, buttons) : null,
   ]);
-  dlg.addEventListener("cancel", (ev) => { ev.preventDefault(); close(cancelValue); });
+  dlg.addEventListener("cancel", (ev) => {
+    // Chrome lets a repeated Escape close a dialog without asking (cancel not cancelable):
+    // then it is closed whatever onClose says, but through finish so nothing is left behind.
+    if (ev.cancelable) { ev.preventDefault(); close(cancelValue); }
+  });
+  dlg.addEventListener("close", () => { if (!finished) forceClose(); });
   document.body.append(dlg);
+  openDialogs.add(forceClose);
   dlg.showModal();
   return { dialog: dlg, done, close, buttons };
+}
+
+function restoreFocus(opener, label) {
+  if (document.querySelector("dialog[open]")) return; // another dialog has it
+  if (opener && opener.isConnected && typeof opener.focus === "function") {
+    opener.focus();
+    return;
+  }
+  if (label) {
+    const again = [...document.querySelectorAll("[aria-label]")].find(
+      (el) => el.getAttribute("aria-label") === label);
+    if (again) again.focus();
+  }
+}
+
+/** Closes every open dialog (a page is left, the login ended). */
+export function closeAllDialogs() {
+  for (const forceClose of [...openDialogs]) forceClose();
 }
 
 /** OK/Cancel question; resolves true only for OK. */
@@ -105,7 +148,9 @@ export async function confirmDialog(title, message, okLabel = "OK", danger = fal
 
 /** A short message in the corner; kind "error" is announced assertively. */
 export function toast(message, kind = "info", ms = 6000) {
-  const box = document.getElementById("toasts");
+  // Over a modal dialog the page behind is inert: the message goes into the topmost dialog.
+  const dialogs = document.querySelectorAll("dialog[open]");
+  const box = dialogs.length ? toastBoxIn(dialogs[dialogs.length - 1]) : document.getElementById("toasts");
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
     h("span", { text: message }),
     h("button", { type: "button", class: "icon", "aria-label": "Dismiss", text: "×",
@@ -113,6 +158,20 @@ export function toast(message, kind = "info", ms = 6000) {
   box.append(el);
   if (ms) setTimeout(() => el.remove(), ms);
   return el;
+}
+
+function toastBoxIn(dlg) {
+  let box = dlg.querySelector(":scope > .toasts");
+  if (!box) {
+    box = h("div", { class: "toasts in-dialog", role: "status", "aria-live": "polite" });
+    dlg.append(box);
+  }
+  return box;
+}
+
+/** Removes every message (at logout: nothing of the last user stays on the screen). */
+export function clearToasts() {
+  for (const box of document.querySelectorAll(".toasts")) box.replaceChildren();
 }
 
 /** An inline error box (role=alert) to put where content failed to load. */

@@ -2,7 +2,7 @@
 // at a time. A page module exports render(root, ctx) and may return a cleanup function
 // (called when the user leaves the page: close event streams, stop timers).
 import * as api from "./api.js";
-import { clear, errorBox, h, messageOf, toast } from "./dom.js";
+import { clear, clearToasts, closeAllDialogs, errorBox, h, messageOf, toast } from "./dom.js";
 
 export const ROUTES = [
   { path: "sessions", label: "Sessions", module: "./pages/sessions.js" },
@@ -61,7 +61,13 @@ async function start() {
 }
 
 async function showLogin(notice) {
+  // Whatever the last page started stops here: its loading render (generation), its polling
+  // (cleanup), its dialogs (a secret key shown once) and its messages.
+  generation += 1;
+  window.onhashchange = null;
   if (cleanup) { try { cleanup(); } catch { /* the page is gone anyway */ } cleanup = null; }
+  closeAllDialogs();
+  clearToasts();
   const { renderLogin } = await import("./pages/login.js");
   renderLogin(appRoot, {
     notice,
@@ -167,6 +173,7 @@ async function renderRoute(main, path, params) {
   generation += 1;
   const mine = generation;
   if (cleanup) { try { cleanup(); } catch (e) { console.error(e); } cleanup = null; }
+  closeAllDialogs();
   const route = ROUTES.find((r) => r.path === path && (!r.admin || isAdmin()));
   if (!route) {
     clear(main, h("h1", { text: "Not found" }),
@@ -202,7 +209,6 @@ async function doLogout() {
     return;
   }
   user = null;
-  window.onhashchange = null;
   showLogin("You are logged out.");
 }
 
