@@ -30,6 +30,28 @@ def ed25519_public_key(comment: str) -> str:
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
 
 
+# Writes the .ssh folder's authorized_keys the way code in a session could (the folder is
+# mounted read-write there): through the page's own signed API, behind the page's back.
+WRITE_AUTHORIZED_KEYS = """async (text) => {
+  const { request, storageUrl } = await import("/static/js/api.js");
+  const folders = await request("GET", "/folders");
+  const folder = folders.find((f) => f.name === ".ssh" && f.is_owner);
+  const bytes = new TextEncoder().encode(text);
+  const ticket = await request("POST", `/folders/${folder.id}/request-upload`,
+    { json: { path: "authorized_keys", size: bytes.length } });
+  const resp = await fetch(storageUrl(ticket), { method: "PATCH", body: bytes, headers: {
+    "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+    "Content-Type": "application/offset+octet-stream" } });
+  if (!resp.ok) throw new Error(`PATCH answered ${resp.status}`);
+}"""
+
+
+def remove_ssh_key(page: Page, name: str) -> None:
+    page.get_by_role("button", name=f"Remove SSH key {name}").click()
+    page.get_by_role("dialog", name="Remove SSH key").get_by_role("button", name="REMOVE").click()
+    expect(page.locator(f'tr[data-ssh-key="{name}"]')).to_have_count(0)
+
+
 def test_my_account_password_ssh_keys_and_dotfiles(
     live_server: LiveServer, page: Page, reach: Callable[[str], str], artifacts: Path
 ) -> None:
@@ -80,14 +102,23 @@ def test_my_account_password_ssh_keys_and_dotfiles(
     expect(dialog).to_be_hidden()
     expect(page.locator('tr[data-dotfile-path=".vimrc"]')).to_be_visible()
 
+    # A key with options, as code in a session could add it, is listed with its options and
+    # can be removed; a removal applies to the file as it is now, so a key added elsewhere
+    # after this page loaded survives it.
+    sneaky = 'from="10.0.0.1",no-pty ' + ed25519_public_key("sneaky@session")
+    page.evaluate(WRITE_AUTHORIZED_KEYS, f"{key}\n# a comment\n{sneaky}\n")
     page.reload()
     expect(page.locator('tr[data-ssh-key="ui-test@laptop"]')).to_be_visible()
+    expect(page.locator('tr[data-ssh-key="sneaky@session"]')).to_contain_text('from="10.0.0.1"')
     expect(page.locator('tr[data-dotfile-path=".vimrc"]')).to_be_visible()
     page.screenshot(path=str(artifacts / "ui-account.png"), full_page=True)
+    late = ed25519_public_key("late@other-tab")
+    page.evaluate(WRITE_AUTHORIZED_KEYS, f"{key}\n# a comment\n{sneaky}\n{late}\n")
+    remove_ssh_key(page, "sneaky@session")
+    expect(page.locator('tr[data-ssh-key="late@other-tab"]')).to_be_visible()
+    remove_ssh_key(page, "late@other-tab")
 
-    page.get_by_role("button", name="Remove SSH key ui-test@laptop").click()
-    page.get_by_role("dialog", name="Remove SSH key").get_by_role("button", name="REMOVE").click()
-    expect(page.locator('tr[data-ssh-key="ui-test@laptop"]')).to_have_count(0)
+    remove_ssh_key(page, "ui-test@laptop")
     page.get_by_role("button", name="Delete .vimrc").click()
     page.get_by_role("dialog", name="Delete dotfile").get_by_role("button", name="DELETE").click()
     expect(page.locator('tr[data-dotfile-path=".vimrc"]')).to_have_count(0)

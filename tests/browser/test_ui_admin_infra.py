@@ -5,6 +5,7 @@ as a session starts), announcements (the banner a fresh login sees), and who may
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -188,11 +189,23 @@ def test_agents_show_capacity_and_follow_occupancy_live(
             "aria-valuenow", ram_before or "", timeout=REFRESH_TIMEOUT_MS
         )
         assert float(cpu.get_attribute("aria-valuenow") or 0) > float(cpu_before or 0)
+        # Live use: the sum of its running kernels' heartbeat counters (every 3 s).
+        expect(row.locator("td.infra-live")).to_have_text(
+            re.compile(r"^CPU \d+(\.\d)? % · RAM \d+(\.\d+)? (B|KiB|MiB|GiB)$"),
+            timeout=REFRESH_TIMEOUT_MS,
+        )
         page.screenshot(path=str(artifacts / "ui-admin-agents.png"), full_page=True)
     expect(cpu).to_have_attribute("aria-valuenow", cpu_before or "0", timeout=REFRESH_TIMEOUT_MS)
 
-    page.get_by_role("tab", name="TERMINATED").click()
+    # The tabs from the keyboard: End and Home jump to the last and the first.
+    page.get_by_role("tab", name="ALIVE").focus()
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="TERMINATED")).to_be_focused()
+    expect(page.get_by_role("tab", name="TERMINATED")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_text("There are no TERMINATED agents.")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("tab", name="ALIVE")).to_have_attribute("aria-selected", "true")
+    expect(row).to_be_visible()
 
 
 @pytest.fixture

@@ -107,6 +107,8 @@ def test_folder_upload_download_rename_trash_restore(
     note.write_text("hello from the web UI\n")
     page.get_by_role("button", name=f"Open {name}").click()
     expect(page.get_by_role("navigation", name="Path")).to_contain_text(name)
+    # The "Open" button that had the focus is gone: the browser's title has it now.
+    expect(page.get_by_role("heading", name=f"Folder {name}")).to_be_focused()
     page.get_by_label("Upload files").set_input_files([str(big), str(note)])
     for each in (big, note):
         expect(page.get_by_role("progressbar", name=each.name)).to_have_js_property(
@@ -142,6 +144,32 @@ def test_folder_upload_download_rename_trash_restore(
     expect(page.locator('tr[data-file-name="resume.bin"]')).to_contain_text("8.00 MiB")
     assert download_bytes(page, "resume.bin") == resume.read_bytes()
 
+    # A 204 without Upload-Offset is no progress: the upload asks the storage (HEAD) where
+    # it stands and resumes, instead of sending the first chunk again and again.
+    asked: list[str] = []
+
+    def no_offset_once(route: Route) -> None:
+        asked.append(route.request.method)
+        if route.request.method == "PATCH" and asked.count("PATCH") == 1:
+            route.fulfill(status=204, headers={"Tus-Resumable": "1.0.0"})
+            return
+        route.continue_()
+
+    small: FilePayload = {
+        "name": "small.txt", "mimeType": "text/plain", "buffer": b"small file\n"
+    }  # fmt: skip
+    page.route("**/storage/upload?**", no_offset_once)
+    page.get_by_label("Upload files").set_input_files(files=[small])
+    expect(page.get_by_role("progressbar", name="small.txt")).to_have_js_property(
+        "value", 100, timeout=PAGE_TIMEOUT_MS
+    )
+    page.unroute("**/storage/upload?**")
+    assert asked == ["PATCH", "HEAD", "PATCH"]
+    # Only the end of an upload is announced, not each percent.
+    expect(page.get_by_role("region", name="Uploads").locator("[aria-live]")).to_have_text(
+        "small.txt: uploaded."
+    )
+
     # An upload whose PATCH hangs can be cancelled; nothing lands in the folder.
     held: list[Route] = []
     page.route("**/storage/upload?**", lambda route: held.append(route))
@@ -165,6 +193,21 @@ def test_folder_upload_download_rename_trash_restore(
     page.get_by_role("button", name="New directory").click()
     page.get_by_role("dialog", name="New directory").get_by_label("Directory name").fill("sub")
     page.keyboard.press("Enter")
+    # A listing that answers after the user moved on is not shown: the table keeps what
+    # the breadcrumb says.
+    slow: list[Route] = []
+    sub_listing = re.compile(r"/files\?path=sub$")
+    page.route(sub_listing, lambda route: slow.append(route))
+    page.get_by_role("button", name="Open directory sub").click()
+    expect(page.get_by_role("navigation", name="Path")).to_contain_text("sub")
+    page.get_by_role("button", name=f"Go to the top of {name}").click()
+    expect(page.locator('tr[data-file-name="resume.bin"]')).to_be_visible()
+    assert slow, "the listing of sub was never asked for"
+    with page.expect_response(sub_listing):
+        slow[0].continue_()
+    page.unroute(sub_listing)
+    expect(page.get_by_role("table")).to_contain_text("resume.bin")
+    expect(page.get_by_text("This directory is empty.")).to_have_count(0)
     page.get_by_role("button", name="Open directory sub").click()
     expect(page.get_by_role("navigation", name="Path")).to_contain_text("sub")
     expect(page.get_by_text("This directory is empty.")).to_be_visible()
@@ -195,7 +238,10 @@ def test_folder_upload_download_rename_trash_restore(
     page.screenshot(path=str(artifacts / "ui-data-trash.png"), full_page=True)
     page.get_by_role("button", name=f"Restore {renamed}").click()
     expect(folder_row(page, renamed)).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
-    page.get_by_role("tab", name="Folders").click()
+    # Tabs from the keyboard: Home goes to the first one, End to the last.
+    page.get_by_role("tab", name="Trash").press("Home")
+    expect(page.get_by_role("tab", name="Folders")).to_be_focused()
+    expect(page.get_by_role("tab", name="Folders")).to_have_attribute("aria-selected", "true")
     expect(folder_row(page, renamed)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     expect(folder_row(page, renamed)).to_contain_text(re.compile(r"11\.\d MiB"))
 

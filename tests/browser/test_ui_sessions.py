@@ -6,6 +6,7 @@ sessions are paged by the server; a failed request shows an error instead of a b
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 IMAGE = "python"
 LIVE_TIMEOUT_MS = 90_000  # a session's start on a busy 2-core machine, seen through the UI
+# Two heartbeats (every 3 s) give the agent's CPU %; the page polls every 5 s.
+USE_TIMEOUT_MS = 15_000
 BULK = 500
 
 
@@ -80,6 +83,14 @@ def test_a_cli_session_shows_live_for_its_owner_and_the_superadmin_only(
         expect(listed).to_contain_text(IMAGE)
         expect(listed.locator('[data-slot="cpu"]')).to_have_text("1 CPU")
         expect(listed.locator('[data-slot="mem"]')).to_have_text("1.00 GiB RAM")
+        # What it uses now, from the heartbeats, without a reload: CPU % and memory of its limit.
+        used = listed.locator("td.col-used")
+        expect(used.locator('[data-metric="cpu"]')).to_have_text(
+            re.compile(r"^CPU \d+(\.\d)? %$"), timeout=USE_TIMEOUT_MS
+        )
+        expect(used.locator('[data-metric="mem"]')).to_have_text(
+            re.compile(r"^RAM \d+(\.\d+)? (B|KiB|MiB|GiB) of 1\.00 GiB$")
+        )
         stats = page.get_by_role("region", name="Resource statistics")
         expect(stats.locator('[data-slot="CPU"] small').first).to_contain_text(
             "1 of", timeout=PAGE_TIMEOUT_MS
@@ -183,14 +194,19 @@ def test_five_hundred_finished_sessions_are_paged(
     first = set(rows.evaluate_all("rs => rs.map(r => r.dataset.sessionName)"))
     assert first == {f"bulk-{i:03d}" for i in range(20)}  # newest first
     page.screenshot(path=str(artifacts / "ui-sessions-500.png"), full_page=True)
-    pages.get_by_role("button", name="Next page").click()
+    # From the keyboard: the focus stays on "Next page" through the page change and the polls.
+    following = pages.get_by_role("button", name="Next page")
+    following.focus()
+    page.keyboard.press("Enter")
     expect(pages).to_contain_text("Page 2 of 25")
+    expect(following).to_be_focused()
     expect(row(page, "bulk-020")).to_be_visible()
     second = set(rows.evaluate_all("rs => rs.map(r => r.dataset.sessionName)"))
     assert len(second) == 20 and not first & second
     # The page survives the live refreshes (a poll every 5 s).
     page.wait_for_timeout(6000)
     expect(pages).to_contain_text("Page 2 of 25")
+    expect(following).to_be_focused()
     expect(page.get_by_role("tab", name="FINISHED")).to_have_attribute("aria-selected", "true")
 
 

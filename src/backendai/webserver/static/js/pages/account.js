@@ -7,7 +7,7 @@
 // leaving the page) drops it from the page again. Admins create keypairs for others on the
 // Keypairs page, where a new secret is shown once and never again.
 import { gql, request } from "../api.js";
-import { clear, errorBox, h, messageOf, toast } from "../dom.js";
+import { clear, errorBox, h, messageOf, newId, toast } from "../dom.js";
 import { checkedField, copyableValue, validateAll } from "./admin_people_common.js";
 import { renderDotfiles } from "./account_dotfiles.js";
 import { renderSshKeys } from "./account_ssh.js";
@@ -93,8 +93,9 @@ function passwordCard() {
 }
 
 function keypairCard(keypair) {
-  const secretBox = h("div", { class: "secret-box" });
-  const toggle = h("button", { type: "button", text: "Show secret key", "aria-expanded": "false" });
+  const secretBox = h("div", { class: "secret-box", id: newId("secret") });
+  const toggle = h("button", { type: "button", text: "Show secret key", "aria-expanded": "false",
+    "aria-controls": secretBox.id });
   let shown = false;
   toggle.addEventListener("click", async () => {
     if (shown) {

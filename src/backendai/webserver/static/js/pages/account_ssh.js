@@ -7,7 +7,8 @@
 // the agent makes it fit for sshd (0700, authorized_keys 0600) before it mounts it
 // (agent/vfolder_mounts.py). So the keys are the file `authorized_keys` of my `.ssh` folder,
 // read and written through the storage like any file (the folder is made on the first key).
-// Lines that are not keys (comments, option-prefixed keys) are kept as they are.
+// Comment lines are kept as they are; every other line (option-prefixed keys, lines this page
+// cannot read) is listed and can be removed.
 import { request, storageUrl } from "../api.js";
 import { clear, confirmDialog, errorBox, h, messageOf, table, toast } from "../dom.js";
 import { checkedField } from "./admin_people_common.js";
@@ -36,10 +37,35 @@ export function publicKeyProblem(text) {
   return null;
 }
 
-function parseKeyLine(line) {
-  const parts = line.trim().split(/\s+/);
-  if (!KEY_TYPES.includes(parts[0]) || publicKeyProblem(line) !== null) return null;
-  return { type: parts[0], blob: parts[1], comment: parts.slice(2).join(" ") };
+/** `line` split where its options (`from="a b",no-pty`: quotes may hold spaces) end. */
+function splitOptions(line) {
+  let quoted = false;
+  let i = 0;
+  for (; i < line.length; i += 1) {
+    const c = line[i];
+    if (c === "\\" && quoted) i += 1;
+    else if (c === "\"") quoted = !quoted;
+    else if (!quoted && /\s/.test(c)) break;
+  }
+  return [line.slice(0, i), line.slice(i).trim()];
+}
+
+/**
+ * What sshd could read in one authorized_keys line: {options, type, blob, comment, valid},
+ * or null for a blank or comment line. Every other line is an entry, even one that is not
+ * a key we know: what code in a session wrote there must be visible and removable.
+ */
+export function parseKeyLine(line) {
+  const text = line.trim();
+  if (!text || text.startsWith("#")) return null;
+  let options = "";
+  let rest = text;
+  if (!KEY_TYPES.includes(text.split(/\s+/)[0])) [options, rest] = splitOptions(text);
+  const parts = rest ? rest.split(/\s+/) : [];
+  const type = parts[0] || "";
+  const blob = parts[1] || "";
+  const valid = KEY_TYPES.includes(type) && publicKeyProblem(`${type} ${blob}`) === null;
+  return { options, type, blob, comment: parts.slice(2).join(" "), valid };
 }
 
 async function findFolder() {
@@ -72,10 +98,16 @@ async function writeFile(folder, text) {
   if (!resp.ok) throw new Error(`The storage refused the write of ${FOLDER}/${FILE} (${resp.status}).`);
 }
 
+/** The lines of authorized_keys, as they are now in the .ssh folder (none if it is not there). */
+async function currentLines(folder) {
+  if (!folder) return [];
+  return (await readFile(folder)).split("\n").filter((l) => l.trim());
+}
+
 export async function renderSshKeys(card) {
   const body = h("div", {});
   clear(card, h("h2", { id: "ssh-title", text: "SSH keys" }),
-    h("p", { class: "muted", text: "Public keys that may log in to your sessions (sshd, app \"sshd\"). They are the file authorized_keys of your .ssh folder, mounted in every session you start; a change applies to sessions started afterwards." }),
+    h("p", { class: "muted", text: "Public keys that may log in to your sessions (sshd, app \"sshd\"). They are the file authorized_keys of your .ssh folder, mounted in every session you start; a change applies to sessions started afterwards. Programs in your sessions can change this file too: every line of it is listed here." }),
     body);
   let folder = null;
   let lines = [];
@@ -83,21 +115,37 @@ export async function renderSshKeys(card) {
     clear(body, h("p", { class: "loading", role: "status", text: "Loading…" }));
     try {
       folder = await findFolder();
-      lines = folder ? (await readFile(folder)).split("\n").filter((l) => l.trim()) : [];
+      lines = await currentLines(folder);
     } catch (e) {
       clear(body, errorBox(e, load));
       return;
     }
     show();
   };
-  const save = async (next) => {
+  // The file is read again just before it is written and only this one change is applied:
+  // the list on screen may be old (another tab, a program in a session changed the file),
+  // and writing it back would bring removed keys back or drop added ones.
+  const save = async (change) => {
+    folder = await findFolder();
+    const fresh = await currentLines(folder);
+    const next = change(fresh);
+    if (next === null) { lines = fresh; return false; }
     if (!folder) folder = await request("POST", "/folders", { json: { name: FOLDER } });
-    const text = next.length ? `${next.join("\n")}\n` : "";
-    await writeFile(folder, text);
+    await writeFile(folder, next.length ? `${next.join("\n")}\n` : "");
     lines = next;
+    return true;
   };
   const show = () => {
     const keys = lines.map((line, i) => ({ line, i, key: parseKeyLine(line) })).filter((k) => k.key);
+    // Each row gets a distinct name (Remove buttons say which); a comment used twice, e.g.
+    // by a line written to look like a known key, gets its line number.
+    const seen = new Map();
+    for (const k of keys) {
+      const base = k.key.comment || (k.key.valid ? `${k.key.type} key` : "Unrecognised line");
+      seen.set(base, (seen.get(base) || 0) + 1);
+      k.base = base;
+    }
+    for (const k of keys) k.name = seen.get(k.base) > 1 || !k.key.comment ? `${k.base} (line ${k.i + 1})` : k.base;
     const input = checkedField("Public key", h("textarea", { rows: 3, class: "mono", spellcheck: "false",
       placeholder: "ssh-ed25519 AAAAC3Nza... you@laptop" }), "One line as in ~/.ssh/id_ed25519.pub: type, key, comment.");
     const add = h("button", { type: "submit", class: "primary", text: "Add SSH key" });
@@ -109,32 +157,43 @@ export async function renderSshKeys(card) {
       if (keys.some((k) => k.key.blob === blob)) { input.setError("This key is in the list already."); return; }
       add.disabled = true;
       try {
-        await save([...lines, text.replace(/\s+/g, " ")]);
-        toast("SSH key added.", "success");
-        show();
+        const added = await save((fresh) => (fresh.some((l) => parseKeyLine(l)?.blob === blob)
+          ? null : [...fresh, text.replace(/\s+/g, " ")]));
+        if (added) {
+          toast("SSH key added.", "success");
+          show();
+        } else {
+          show();
+          toast("This key is in the list already.", "error");
+        }
       } catch (e) {
         toast(`The key was not added: ${messageOf(e)}`, "error");
         add.disabled = false;
       }
     } } }, input.el, h("div", { class: "row" }, add));
-    const name = (k) => k.key.comment || `${k.key.type} key ${keys.indexOf(k) + 1}`;
     const list = table([
-      { label: "Comment", cell: (k) => name(k) },
-      { label: "Type", cell: (k) => k.key.type },
-      { label: "Key", cell: (k) => h("code", { text: `${k.key.blob.slice(0, 12)}…${k.key.blob.slice(-12)}` }) },
+      { label: "Comment", cell: (k) => k.name },
+      { label: "Type", cell: (k) => (k.key.valid ? k.key.type : "not a key this page knows") },
+      { label: "Options", cell: (k) => (k.key.options
+        ? h("code", { class: "ssh-options", text: k.key.options }) : "-") },
+      { label: "Key", cell: (k) => (k.key.valid
+        ? h("code", { text: `${k.key.blob.slice(0, 12)}…${k.key.blob.slice(-12)}` })
+        : h("code", { class: "ssh-line", text: k.line.trim() })) },
       { label: "Actions", class: "actions", cell: (k) => h("button", { type: "button", class: "danger",
-        text: "Remove", "aria-label": `Remove SSH key ${name(k)}`, on: { click: async () => {
-          if (!(await confirmDialog("Remove SSH key", `Remove the key "${name(k)}"? It can no longer log in to sessions started from now on.`, "REMOVE", true))) return;
+        text: "Remove", "aria-label": `Remove SSH key ${k.name}`, on: { click: async () => {
+          if (!(await confirmDialog("Remove SSH key", `Remove the key "${k.name}"? It can no longer log in to sessions started from now on.`, "REMOVE", true))) return;
+          const gone = k.line.trim();
           try {
-            await save(lines.filter((_, i) => i !== k.i));
-            toast("SSH key removed.", "success");
+            const removed = await save((fresh) => (fresh.some((l) => l.trim() === gone)
+              ? fresh.filter((l) => l.trim() !== gone) : null));
+            toast(removed ? "SSH key removed." : "That key was removed already.", removed ? "success" : "info");
             show();
           } catch (e) {
             toast(`The key was not removed: ${messageOf(e)}`, "error");
           }
         } } }) },
     ], keys, { caption: "Authorized SSH keys", empty: "No SSH keys yet.",
-      rowAttrs: (k) => ({ dataset: { sshKey: name(k) } }) });
+      rowAttrs: (k) => ({ dataset: { sshKey: k.name }, class: k.key.options || !k.key.valid ? "ssh-unusual" : false }) });
     clear(body, list, form);
   };
   await load();

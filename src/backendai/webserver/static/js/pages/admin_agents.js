@@ -2,7 +2,7 @@
 // use when reported, and containers; filtered by status, paged on the server, and refreshed
 // every few seconds while the page is shown.
 import { gql } from "../api.js";
-import { clear, errorBox, formatBytes, formatNumber, formatTime, h, pager, table } from "../dom.js";
+import { clear, errorBox, formatBytes, formatNumber, formatTime, h, messageOf, pager, table } from "../dom.js";
 import { ago, capacityBars, parseJson } from "./admin_infra_common.js";
 
 const PAGE_SIZE = 20;
@@ -17,20 +17,39 @@ const LIST = `query($limit: Int!, $offset: Int!, $status: String) {
   }
 }`;
 
-/** CPU and memory in use now, from cpu_cur_pct/mem_cur_bytes or live_stat's node figures. */
+/**
+ * CPU (percent of one core) and memory in use now: the sum over the agent's running kernels
+ * of their last heartbeat's counters, as cpu_cur_pct/mem_cur_bytes, else read from live_stat
+ * ({cpu_util, mem}, or Backend.AI's {node: {...}}).
+ */
 function liveUse(agent) {
   const parts = [];
-  const node = parseJson(agent.live_stat).node || {};
-  const cpu = agent.cpu_cur_pct ?? (node.cpu_util && (node.cpu_util.pct ?? node.cpu_util.current));
-  const mem = agent.mem_cur_bytes ?? (node.mem && node.mem.current);
-  if (cpu !== undefined && cpu !== null) parts.push(`CPU ${formatNumber(cpu, 1)} %`);
+  const stat = parseJson(agent.live_stat);
+  const node = stat.node && typeof stat.node === "object" ? stat.node : stat;
+  const current = (m) => (m && typeof m === "object" ? m.pct ?? m.current : null);
+  const cpu = agent.cpu_cur_pct ?? current(node.cpu_util);
+  const mem = agent.mem_cur_bytes ?? current(node.mem);
+  if (cpu !== undefined && cpu !== null) parts.push(`CPU ${formatNumber(Number(cpu), 1)} %`);
   if (mem !== undefined && mem !== null) parts.push(`RAM ${formatBytes(mem)}`);
-  return parts.length ? parts.join(" · ") : h("span", { class: "muted", text: "not reported" });
+  return parts.length ? parts.join(" · ")
+    : h("span", { class: "muted", text: "not reported", title: "No running session has reported its use yet." });
+}
+
+/**
+ * Puts `error` in `container` as an error box with Retry; when one is already shown, only its
+ * message changes, so that a keyboard user on Retry keeps the focus across failed polls.
+ */
+function showProblem(container, error, retry) {
+  const box = container.firstElementChild;
+  const message = box && box.classList.contains("error-box") ? box.querySelector("span") : null;
+  if (message) message.textContent = messageOf(error);
+  else clear(container, errorBox(error, retry));
 }
 
 export async function render(root, ctx) {
-  const state = { status: "ALIVE", page: 0, total: 0, timer: null, busy: false, gone: false };
+  const state = { status: "ALIVE", page: 0, total: 0, timer: null, busy: false, gone: false, pagerKey: "" };
   const body = h("div", { class: "infra-content" });
+  const pagerArea = h("div", { class: "infra-pager" });
   const problem = h("div", { class: "infra-problem" });
   const updated = h("span", { class: "muted", role: "status", "aria-live": "off" });
   const tabs = STATUSES.map((s) => h("button", {
@@ -40,7 +59,7 @@ export async function render(root, ctx) {
   }));
   const tablist = h("div", { class: "tabs", role: "tablist", "aria-label": "Agent status" }, tabs);
   const panel = h("div", { role: "tabpanel", id: "agents-panel", "aria-labelledby": `agents-tab-${state.status}` },
-    problem, body);
+    problem, body, pagerArea);
   clear(root,
     h("h1", { text: "Agents" }),
     ctx.isSuperadmin ? null
@@ -58,14 +77,21 @@ export async function render(root, ctx) {
       t.tabIndex = on ? 0 : -1;
     }
     panel.setAttribute("aria-labelledby", `agents-tab-${status}`);
+    clear(problem);
     clear(body, h("p", { class: "loading", role: "status", text: "Loading…" }));
+    clear(pagerArea);
+    state.pagerKey = "";
     load(true);
   }
 
   function moveTab(ev, status) {
     const i = STATUSES.indexOf(status);
-    const next = ev.key === "ArrowRight" ? STATUSES[(i + 1) % STATUSES.length]
-      : ev.key === "ArrowLeft" ? STATUSES[(i + STATUSES.length - 1) % STATUSES.length] : null;
+    const next = {
+      ArrowRight: STATUSES[(i + 1) % STATUSES.length],
+      ArrowLeft: STATUSES[(i + STATUSES.length - 1) % STATUSES.length],
+      Home: STATUSES[0],
+      End: STATUSES[STATUSES.length - 1],
+    }[ev.key];
     if (!next) return;
     ev.preventDefault();
     choose(next);
@@ -81,15 +107,19 @@ export async function render(root, ctx) {
       if (state.gone || asked.status !== state.status || asked.page !== state.page) return;
       const list = data.agent_list || { items: [], total_count: 0 };
       state.total = list.total_count || 0;
-      if (!list.items.length && state.page > 0) { state.page = 0; state.busy = false; load(true); return; }
+      if (!list.items.length && state.page > 0) { // the page emptied: the first one, once this load is done
+        state.page = 0;
+        queueMicrotask(() => load(true));
+        return;
+      }
       clear(problem);
       show(list.items || []);
       updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       if (state.gone) return;
       // A failed refresh keeps the last list and says why above it.
-      if (body.querySelector("table")) clear(problem, errorBox(e, () => load(true)));
-      else clear(body, errorBox(e, () => load(true)));
+      if (body.querySelector("table")) showProblem(problem, e, () => load(true));
+      else showProblem(body, e, () => load(true));
     } finally {
       state.busy = false;
     }
@@ -111,17 +141,37 @@ export async function render(root, ctx) {
         a.lost_at ? h("div", { class: "muted", text: `lost ${formatTime(a.lost_at)}` }) : null] },
       { label: "Occupied of capacity", class: "infra-capacity", cell: (a) =>
         capacityBars(parseJson(a.available_slots), parseJson(a.occupied_slots), a.id) },
-      { label: "Live use", cell: (a) => liveUse(a) },
+      { label: "Live use", class: "infra-live", cell: (a) => liveUse(a) },
       { label: "Containers", cell: (a) => String(a.compute_containers ?? 0) },
     ];
-    clear(body,
-      table(columns, agents, {
-        caption: `${state.total} ${state.status} agent${state.total === 1 ? "" : "s"}`,
-        empty: `There are no ${state.status} agents.`,
-        rowAttrs: (a) => ({ dataset: { agentId: a.id, status: a.status } }),
-      }),
-      state.total > PAGE_SIZE ? pager({ page: state.page, pageSize: PAGE_SIZE, total: state.total,
-        label: "Agent pages", onPage: (p) => { state.page = p; load(true); } }) : null);
+    const fresh = table(columns, agents, {
+      caption: `${state.total} ${state.status} agent${state.total === 1 ? "" : "s"}`,
+      empty: `There are no ${state.status} agents.`,
+      rowAttrs: (a) => ({ dataset: { agentId: a.id, status: a.status } }),
+    });
+    // A poll refills the table that is shown rather than putting a new one in its place
+    // (table() may wrap it in a scrolling box: that box, and its scroll position, stay too).
+    const shown = body.querySelector("table");
+    const freshTable = fresh.tagName === "TABLE" ? fresh : fresh.querySelector("table");
+    if (shown && freshTable) shown.replaceChildren(...freshTable.childNodes);
+    else clear(body, fresh);
+    drawPager();
+  }
+
+  // Rebuilt only when the page or the total changes; the focus stays on the button it was on.
+  function drawPager() {
+    const key = state.total > PAGE_SIZE ? `${state.page}/${state.total}` : "";
+    if (key === state.pagerKey) return;
+    state.pagerKey = key;
+    const active = document.activeElement;
+    const focused = active && pagerArea.contains(active) ? active.getAttribute("aria-label") : null;
+    clear(pagerArea, key ? pager({ page: state.page, pageSize: PAGE_SIZE, total: state.total,
+      label: "Agent pages", onPage: (p) => { state.page = p; load(true); } }) : null);
+    if (focused) {
+      const buttons = [...pagerArea.querySelectorAll("button")].filter((b) => !b.disabled);
+      const target = buttons.find((b) => b.getAttribute("aria-label") === focused) || buttons[0];
+      if (target) target.focus();
+    }
   }
 
   clear(body, h("p", { class: "loading", role: "status", text: "Loading…" }));

@@ -153,7 +153,8 @@ export function openAppLauncher(session) {
   const failure = h("div", { class: "app-failure" });
   const list = h("div", { class: "app-list", role: "group", "aria-label": "Apps" },
     h("p", { class: "loading", text: "Loading the apps…" }));
-  const sshArea = h("div", {});
+  // Always in the page (empty while closed) so that "How to connect" can point at it.
+  const sshArea = h("div", { id: newId("sshhelp") });
   const body = h("div", { class: "app-launcher" },
     list,
     status,
@@ -202,7 +203,7 @@ export function openAppLauncher(session) {
     for (const app of names) {
       if (NOT_IN_BROWSER.has(app)) {
         buttons.push(h("button", { type: "button", class: "app-button", title: "How to connect",
-          "aria-expanded": "false", on: { click: (ev) => {
+          "aria-expanded": "false", "aria-controls": sshArea.id, on: { click: (ev) => {
             const open = !sshArea.firstChild;
             sshArea.replaceChildren(...(open ? [sshHelp(session)] : []));
             ev.currentTarget.setAttribute("aria-expanded", String(open));

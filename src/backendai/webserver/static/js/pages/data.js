@@ -32,7 +32,9 @@ const TABS = [
 const ref = (folder) => encodeURIComponent(folder.id);
 
 export async function render(root, ctx) {
-  const state = { tab: "folders", page: 0, folders: [] };
+  // `loaded` stays false until the first list arrives: until then the panel says
+  // "Loading…", not that the list is empty.
+  const state = { tab: "folders", page: 0, folders: [], loaded: false };
   let browser = null;
   const uploads = new Uploads((folder, dir) => {
     if (browser && browser.folder.id === folder.id) browser.refresh(dir);
@@ -60,6 +62,8 @@ export async function render(root, ctx) {
     let next = null;
     if (ev.key === "ArrowRight") next = TABS[(i + 1) % TABS.length];
     else if (ev.key === "ArrowLeft") next = TABS[(i + TABS.length - 1) % TABS.length];
+    else if (ev.key === "Home") next = TABS[0];
+    else if (ev.key === "End") next = TABS[TABS.length - 1];
     if (!next) return;
     ev.preventDefault();
     selectTab(next.id);
@@ -76,7 +80,9 @@ export async function render(root, ctx) {
       b.tabIndex = on ? 0 : -1;
     }
     panel.setAttribute("aria-labelledby", `data-tab-${id}`);
-    if (changedTrash) loadFolders(); else renderFolders();
+    // Trash and the other tabs are different lists: the old one is not shown while the new
+    // one loads.
+    if (changedTrash) { state.loaded = false; renderFolders(); loadFolders(); } else renderFolders();
   }
 
   let loading = 0;
@@ -87,6 +93,7 @@ export async function render(root, ctx) {
       const found = await request("GET", "/folders", { query: { trash: state.tab === "trash" } });
       if (mine !== loading) return;
       state.folders = Array.isArray(found) ? found : [];
+      state.loaded = true;
       renderFolders();
     } catch (e) {
       if (mine !== loading) return;
@@ -115,6 +122,10 @@ export async function render(root, ctx) {
   }
 
   function renderFolders() {
+    if (!state.loaded) {
+      clear(panel, h("p", { class: "muted", role: "status", text: "Loading…" }));
+      return;
+    }
     const rows = shown();
     const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
     if (state.page >= pages) state.page = pages - 1;
@@ -333,6 +344,7 @@ export async function render(root, ctx) {
     listView.hidden = true;
     browserView.hidden = false;
     browser = renderBrowser(browserView, f, { uploads, onBack: closeFolder });
+    browser.focus();
   }
 
   function closeFolder() {

@@ -24,7 +24,7 @@ const ref = (folder) => encodeURIComponent(folder.id);
 
 /**
  * Renders the browser of `folder` into `root`; `uploads` is the page's Uploads queue,
- * `onBack()` returns to the folder list. Returns {refresh(dir)}.
+ * `onBack()` returns to the folder list. Returns {folder, refresh(dir), focus()}.
  */
 export function renderBrowser(root, folder, { uploads, onBack }) {
   let dir = ".";
@@ -32,16 +32,19 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
   let items = [];
   const writable = folder.permission !== "ro";
   const crumbs = h("nav", { class: "breadcrumb", "aria-label": "Path" });
-  const content = h("div", { class: "browser-content" });
+  const content = h("div", { class: "browser-content" },
+    h("p", { class: "muted", role: "status", text: "Loading…" }));
   const fileInput = h("input", { type: "file", multiple: true, disabled: !writable,
     on: { change: () => { startUploads([...fileInput.files]); fileInput.value = ""; } } });
   const drop = h("div", { class: "dropzone" },
     field("Upload files", fileInput, writable ? "Or drop files on this area." : "This folder is read-only for you."));
 
+  // Focus lands here when the folder opens (the "Open X" button that had it is hidden).
+  const title = h("h2", { class: "browser-title", tabindex: "-1", text: `Folder ${folder.name}` });
   clear(root,
     h("div", { class: "toolbar" },
       h("button", { type: "button", text: "← Back to folders", on: { click: onBack } }),
-      h("h2", { class: "browser-title", text: `Folder ${folder.name}` }),
+      title,
       h("span", { class: "spacer" }),
       h("button", { type: "button", text: "New directory", disabled: !writable, on: { click: newDirectory } }),
       h("button", { type: "button", text: "Refresh", "aria-label": "Refresh files", on: { click: () => load() } })),
@@ -77,56 +80,66 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
     clear(crumbs, nodes);
   }
 
+  // Only the newest listing is shown: a slow answer for a directory the user already left
+  // would otherwise list its entries under the new path (and Rename/Delete would act there).
+  let loading = 0;
   async function load(to = dir, keepPage = false) {
     const previous = dir;
     dir = to;
     if (!keepPage || to !== previous) page = 0;
+    loading += 1;
+    const mine = loading;
     renderCrumbs();
+    if (to !== previous) clear(content, h("p", { class: "muted", role: "status", text: "Loading…" }));
     try {
-      const answer = await request("GET", `/folders/${ref(folder)}/files`, { query: { path: dir } });
+      const answer = await request("GET", `/folders/${ref(folder)}/files`, { query: { path: to } });
+      if (mine !== loading) return;
       items = [...(answer.items || [])].sort((a, b) =>
         (a.type === "DIRECTORY" ? 0 : 1) - (b.type === "DIRECTORY" ? 0 : 1) || a.name.localeCompare(b.name));
-      renderItems(answer.truncated);
+      renderItems(answer.truncated, to);
     } catch (e) {
-      clear(content, errorBox(e, () => load(dir, true)));
+      if (mine !== loading) return;
+      clear(content, errorBox(e, () => load(to, true)));
     }
   }
 
-  function renderItems(truncated) {
+  // `listed` is the directory these items came from: the actions act there, whatever `dir`
+  // says by the time they are clicked.
+  function renderItems(truncated, listed) {
     const shown = items.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
     const columns = [
       { label: "Name", cell: (e) => (e.type === "DIRECTORY"
         ? h("button", { type: "button", class: "link", text: `${e.name}/`, "aria-label": `Open directory ${e.name}`,
-          on: { click: () => load(joinPath(dir, e.name)) } })
+          on: { click: () => load(joinPath(listed, e.name)) } })
         : h("span", { class: "file-name", text: e.name })) },
       { label: "Size", cell: (e) => (e.type === "DIRECTORY" ? "-" : formatBytes(e.size)) },
       { label: "Modified", cell: (e) => formatTime(e.modified) },
       { label: "Actions", class: "actions", cell: (e) => [
         e.type === "FILE" ? h("button", { type: "button", text: "Download", "aria-label": `Download ${e.name}`,
-          on: { click: () => download(e) } }) : null,
+          on: { click: () => download(e, listed) } }) : null,
         writable ? h("button", { type: "button", text: "Rename", "aria-label": `Rename ${e.name}`,
-          on: { click: () => renameEntry(e) } }) : null,
+          on: { click: () => renameEntry(e, listed) } }) : null,
         writable ? h("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete ${e.name}`,
-          on: { click: () => deleteEntry(e) } }) : null,
+          on: { click: () => deleteEntry(e, listed) } }) : null,
       ] },
     ];
     clear(content,
       truncated ? h("p", { class: "notice", text: "This directory holds more entries than one listing shows; only the first ones are here." }) : null,
       table(columns, shown, {
-        caption: `Files in ${dir === "." ? folder.name : `${folder.name}/${dir}`}`,
+        caption: `Files in ${listed === "." ? folder.name : `${folder.name}/${listed}`}`,
         empty: "This directory is empty. Upload files or make a directory.",
         rowAttrs: (e) => ({ dataset: { fileName: e.name, fileType: e.type } }),
       }),
       items.length > PAGE_SIZE
         ? pager({ page, pageSize: PAGE_SIZE, total: items.length, label: "File pages",
-          onPage: (p) => { page = p; renderItems(truncated); } })
+          onPage: (p) => { page = p; renderItems(truncated, listed); } })
         : null);
   }
 
-  async function download(entry) {
+  async function download(entry, at) {
     try {
       const ticket = await request("POST", `/folders/${ref(folder)}/request-download`,
-        { json: { path: joinPath(dir, entry.name) } });
+        { json: { path: joinPath(at, entry.name) } });
       const a = h("a", { href: storageUrl(ticket).toString(), download: entry.name, hidden: true });
       document.body.append(a);
       a.click();
@@ -175,25 +188,31 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
     return dlg.done;
   }
 
+  /** Shows a change made in `at` unless the user went elsewhere meanwhile. */
+  function reloadIfAt(at) {
+    if (at === dir) load(dir, true);
+  }
+
   async function newDirectory() {
+    const at = dir;
     const ok = await nameDialog({
       title: "New directory", label: "Directory name", okLabel: "CREATE",
       act: (name) => request("POST", `/folders/${ref(folder)}/mkdir`,
-        { json: { path: joinPath(dir, name), parents: true, exist_ok: false } }),
+        { json: { path: joinPath(at, name), parents: true, exist_ok: false } }),
     });
-    if (ok) { toast("Directory created.", "success"); load(dir, true); }
+    if (ok) { toast("Directory created.", "success"); reloadIfAt(at); }
   }
 
-  async function renameEntry(entry) {
+  async function renameEntry(entry, at) {
     const ok = await nameDialog({
       title: `Rename ${entry.name}`, label: "New name", initial: entry.name, okLabel: "RENAME",
       act: (name) => request("POST", `/folders/${ref(folder)}/rename_file`,
-        { json: { target_path: joinPath(dir, entry.name), new_name: name } }),
+        { json: { target_path: joinPath(at, entry.name), new_name: name } }),
     });
-    if (ok) { toast("Renamed.", "success"); load(dir, true); }
+    if (ok) { toast("Renamed.", "success"); reloadIfAt(at); }
   }
 
-  async function deleteEntry(entry) {
+  async function deleteEntry(entry, at) {
     const isDir = entry.type === "DIRECTORY";
     const ok = await confirmDialog(`Delete ${entry.name}`,
       isDir ? `Delete the directory "${entry.name}" and everything in it? This cannot be undone.`
@@ -201,9 +220,9 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
     if (!ok) return;
     try {
       await request("DELETE", `/folders/${ref(folder)}/delete_files`,
-        { json: { files: [joinPath(dir, entry.name)], recursive: isDir } });
+        { json: { files: [joinPath(at, entry.name)], recursive: isDir } });
       toast(`${entry.name} deleted.`, "success");
-      load(dir, true);
+      reloadIfAt(at);
     } catch (e) {
       toast(`Deleting ${entry.name} failed: ${messageOf(e)}`, "error");
     }
@@ -212,6 +231,7 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
   load(".");
   return {
     folder,
-    refresh(where) { if (where === dir) load(dir, true); },
+    refresh: reloadIfAt,
+    focus() { title.focus(); },
   };
 }

@@ -46,10 +46,19 @@ function patch(item, url, blob, offset, onSent) {
     xhr.onerror = () => reject(new Error("the connection broke"));
     xhr.ontimeout = () => reject(new Error("the storage did not answer in time"));
     xhr.onload = () => {
-      const reported = Number(xhr.getResponseHeader("Upload-Offset"));
-      if (xhr.status === 204 || xhr.status === 200) resolve(reported);
-      else if (xhr.status === 409 && Number.isFinite(reported)) resolve(reported);
-      else if (xhr.status >= 500 || xhr.status === 423) reject(new Error(problemText(xhr)));
+      const header = xhr.getResponseHeader("Upload-Offset");
+      // Number(null) is 0: a missing header must not read as "start again from 0".
+      const reported = header === null || header.trim() === "" ? NaN : Number(header);
+      if (xhr.status === 204 || xhr.status === 200) {
+        // A success that does not move the offset past this chunk's start would re-send the
+        // same chunk forever: a retry (HEAD, then resume) is the way out, a few times.
+        if (!Number.isSafeInteger(reported)) reject(new Error("the storage did not say how much it received"));
+        else if (reported <= offset || reported > offset + blob.size) {
+          reject(new Error(`the storage reported offset ${reported} after a chunk at ${offset}`));
+        } else resolve(reported);
+      } else if (xhr.status === 409 && Number.isSafeInteger(reported) && reported >= 0 && reported !== offset) {
+        resolve(reported);
+      } else if (xhr.status >= 500 || xhr.status === 423) reject(new Error(problemText(xhr)));
       else reject(new Fatal(problemText(xhr)));
     };
     xhr.send(blob);
@@ -62,8 +71,9 @@ async function headOffset(url) {
     throw new Fatal(`the upload cannot be resumed (HTTP ${resp.status}); upload the file again`);
   }
   if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-  const offset = Number(resp.headers.get("Upload-Offset"));
-  if (!Number.isFinite(offset)) throw new Error("the storage did not say where the upload stands");
+  const header = resp.headers.get("Upload-Offset");
+  const offset = header === null || header.trim() === "" ? NaN : Number(header);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new Error("the storage did not say where the upload stands");
   return offset;
 }
 
@@ -79,11 +89,13 @@ export class Uploads {
     this.items = new Set();
     this.running = 0;
     this.list = h("ul", { class: "upload-list" });
+    this.announcer = h("p", { class: "visually-hidden", "aria-live": "polite" });
     this.panel = h("section", { class: "uploads card", "aria-label": "Uploads", hidden: true },
       h("div", { class: "row" }, h("h2", { text: "Uploads" }),
         h("button", { type: "button", class: "link", text: "Clear finished",
           on: { click: () => this.clearFinished() } })),
-      this.list);
+      this.list,
+      this.announcer);
   }
 
   get active() {
@@ -95,7 +107,9 @@ export class Uploads {
       const progressId = `upload-${Math.random().toString(36).slice(2)}`;
       const item = { folder, dir, file, cancelled: false, finished: false, xhr: null };
       item.progress = h("progress", { id: progressId, max: 100, value: 0 });
-      item.status = h("span", { class: "upload-status", "aria-live": "polite", text: "Waiting" });
+      // The percentage is not live (it would be read at every progress event): the
+      // panel's announcer says when an upload ends.
+      item.status = h("span", { class: "upload-status", text: "Waiting" });
       item.cancel = h("button", { type: "button", class: "icon", text: "Cancel",
         "aria-label": `Cancel upload of ${file.name}`, on: { click: () => this.cancelOne(item) } });
       item.row = h("li", { class: "upload", dataset: { uploadName: file.name } },
@@ -158,6 +172,7 @@ export class Uploads {
       }
       item.progress.value = 100;
       item.status.textContent = "Done (100%)";
+      this.announce(`${file.name}: uploaded.`);
       item.row.classList.add("done");
       this.onDone(folder, dir);
     } catch (e) {
@@ -165,6 +180,7 @@ export class Uploads {
       if (e instanceof Cancelled || item.cancelled) {
         item.status.textContent = "Cancelled";
       } else {
+        // The error toast (role=alert) is the announcement of a failure.
         const why = e instanceof ApiError || e instanceof Fatal ? e.message : messageOf(e);
         item.status.textContent = `Failed: ${why}`;
         toast(`Uploading ${file.name} failed: ${why}`, "error");
@@ -174,6 +190,11 @@ export class Uploads {
       item.xhr = null;
       item.cancel.disabled = true;
     }
+  }
+
+  announce(text) {
+    // A new text node in a live region is read even when the same words came before.
+    this.announcer.replaceChildren(document.createTextNode(text));
   }
 
   cancelOne(item) {

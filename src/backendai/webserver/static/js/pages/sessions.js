@@ -48,7 +48,12 @@ export async function render(root, ctx) {
   let alive = true;
   let seq = 0;
   let debounce = null;
-  const previousStats = new Map();
+  let running = null; // the list refresh in flight
+  let again = false; // something asked for a refresh while one ran: one more follows it
+  let listError = null;
+  let statsError = null;
+  let pagerKey = "";
+  const previousStats = new Map(); // kernel id -> its last CPU reading (sessions on the page only)
   const rows = new Map(); // session id -> {tr, sig, session}
 
   const stats = createResourceStats(ctx);
@@ -63,7 +68,7 @@ export async function render(root, ctx) {
     state.pageSize = Number(sizeSelect.value);
     state.page = 0;
     remember();
-    refresh();
+    refresh({ supersede: true });
   } } }, PAGE_SIZES.map((n) => h("option", { value: String(n), text: String(n), selected: n === state.pageSize })));
   const listArea = h("div", { class: "session-list" });
   const pagerArea = h("div", { class: "pager-area" });
@@ -137,7 +142,7 @@ export async function render(root, ctx) {
     remember();
     rows.clear();
     clear(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty", text: "Loading…" })));
-    refresh();
+    refresh({ supersede: true });
   }
 
   // The tab, page and page size live in the address too (a reload keeps them); replaceState
@@ -148,49 +153,105 @@ export async function render(root, ctx) {
     history.replaceState(history.state, "", `#/sessions?${q}`);
   }
 
-  function showError(e) {
+  // One line above the list for a refresh that failed after the list was shown (the list
+  // stays); the statistics' failure is said there too.
+  function updateErrorLine() {
+    const e = state.loaded ? listError || statsError : null;
     if (!e) { errorLine.hidden = true; errorLine.textContent = ""; return; }
-    errorLine.textContent = `Refreshing failed: ${messageOf(e)}. The list below may be out of date; it is retried every ${POLL_MS / 1000} s.`;
+    const what = listError ? "Refreshing failed" : "Refreshing the resource statistics failed";
+    errorLine.textContent = `${what}: ${messageOf(e)}. The list below may be out of date; it is retried every ${POLL_MS / 1000} s.`;
     errorLine.hidden = false;
   }
 
-  async function refresh() {
+  // The first load failed: an error box with Retry in place of the list. A later failure only
+  // rewrites its message, so that a keyboard user on Retry keeps the focus.
+  function showLoadError(e) {
+    const box = listArea.firstElementChild;
+    const message = box && box.classList.contains("error-box") ? box.querySelector("span") : null;
+    if (message) message.textContent = messageOf(e);
+    else clear(listArea, errorBox(e, () => refresh({ supersede: true })));
+    clear(pagerArea);
+    pagerKey = "";
+    errorLine.hidden = true;
+  }
+
+  function refreshStats() {
+    stats.refresh().then((e) => {
+      if (!alive) return;
+      statsError = e;
+      updateErrorLine();
+    });
+  }
+
+  /**
+   * Reloads the page of sessions. The 5 s poll and the event stream never start a second one
+   * while one runs (they ask for one more after it); a change of tab, page or page size does
+   * (`supersede`), and the older answer is then dropped. The statistics load beside it: the
+   * list never waits for them.
+   */
+  function refresh({ supersede = false } = {}) {
+    if (running && !supersede) { again = true; return running; }
     seq += 1;
     const mine = seq;
+    refreshStats();
+    const job = loadList(mine).catch((e) => {
+      console.error(e);
+      if (alive && mine === seq) { if (state.loaded) { listError = e; updateErrorLine(); } else showLoadError(e); }
+    }).finally(() => {
+      if (running !== job) return;
+      running = null;
+      if (again && alive) { again = false; refresh(); }
+    });
+    running = job;
+    return job;
+  }
+
+  async function loadList(mine) {
     const tab = state.tab;
-    const [listResult, statsError] = await Promise.all([
-      api.gql(LIST, { limit: state.pageSize, offset: state.page * state.pageSize, status: tab.statuses })
-        .then((d) => ({ data: d }), (e) => ({ error: e })),
-      stats.refresh(),
-    ]);
-    if (!alive || mine !== seq) return;
-    if (listResult.error) {
-      if (!state.loaded) {
-        clear(listArea, errorBox(listResult.error, () => refresh()));
-        clear(pagerArea);
-        errorLine.hidden = true;
-      } else {
-        showError(listResult.error);
-      }
+    let data;
+    try {
+      data = await api.gql(LIST, { limit: state.pageSize, offset: state.page * state.pageSize, status: tab.statuses });
+    } catch (e) {
+      if (!alive || mine !== seq) return;
+      listError = e;
+      if (state.loaded) updateErrorLine(); else showLoadError(e);
       return;
     }
-    const { items, total_count: total } = listResult.data.compute_session_list;
+    if (!alive || mine !== seq) return;
+    const { items, total_count: total } = data.compute_session_list;
     const pages = Math.max(1, Math.ceil(total / state.pageSize));
     if (state.page >= pages && total > 0) { // the page emptied under us (sessions moved on)
       state.page = pages - 1;
       remember();
-      refresh();
+      again = true;
       return;
     }
     state.total = total;
     state.loaded = true;
-    showError(statsError);
+    listError = null;
+    updateErrorLine();
     if (tableEl.parentNode !== listArea) clear(listArea, tableEl);
     drawRows(items);
+    drawPager(total);
+  }
+
+  // The pager is rebuilt only when what it says changes, and the focus stays on the button
+  // it was on (or its sibling, when that one is now disabled).
+  function drawPager(total) {
+    const key = `${state.page}/${state.pageSize}/${total}`;
+    if (key === pagerKey && pagerArea.firstChild) return;
+    pagerKey = key;
+    const active = document.activeElement;
+    const focused = active && pagerArea.contains(active) ? active.getAttribute("aria-label") : null;
     clear(pagerArea, pager({
       page: state.page, pageSize: state.pageSize, total, label: "Session pages",
-      onPage: (p) => { state.page = p; remember(); refresh(); },
+      onPage: (p) => { state.page = p; remember(); refresh({ supersede: true }); },
     }));
+    if (focused) {
+      const buttons = [...pagerArea.querySelectorAll("button")].filter((b) => !b.disabled);
+      const target = buttons.find((b) => b.getAttribute("aria-label") === focused) || buttons[0];
+      if (target) target.focus();
+    }
   }
 
   function buildRow(s) {
@@ -200,6 +261,9 @@ export async function render(root, ctx) {
   }
 
   function drawRows(items) {
+    // CPU readings are kept for the kernels on the page only.
+    const kernels = new Set(items.flatMap((s) => (s.containers || []).map((c) => c.id)));
+    for (const id of [...previousStats.keys()]) if (!kernels.has(id)) previousStats.delete(id);
     if (!items.length) {
       rows.clear();
       clear(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty",
@@ -236,16 +300,16 @@ export async function render(root, ctx) {
       else clear(tbody, next.map((r) => r.tr));
     }
     if (focusRow && !focusRow.isConnected && focusLabel) {
-      const again = [...tbody.querySelectorAll("button, a, [tabindex]")]
+      const match = [...tbody.querySelectorAll("button, a, [tabindex]")]
         .find((el) => (el.getAttribute("aria-label") || el.textContent) === focusLabel);
-      if (again) again.focus();
+      if (match) match.focus();
     }
   }
 
   function refreshSoon(ms = EVENT_DEBOUNCE_MS) {
     if (!alive) return;
     clearTimeout(debounce);
-    debounce = setTimeout(() => { debounce = null; refresh(); }, ms);
+    debounce = setTimeout(() => { debounce = null; if (alive) refresh(); }, ms);
   }
 
   markTabs();
@@ -258,13 +322,18 @@ export async function render(root, ctx) {
   } catch (e) {
     console.error(e); // the poll below keeps the page live without the stream
   }
-  const poll = setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
-  await refresh();
-
-  return () => {
+  const poll = setInterval(() => { if (!document.hidden && !running) refresh(); }, POLL_MS);
+  const cleanup = () => {
     alive = false;
     clearInterval(poll);
     clearTimeout(debounce);
-    stopEvents();
+    try { stopEvents(); } catch (e) { console.error(e); }
   };
+  // Whatever the first load does, the router gets the cleanup (no poll or stream outlives it).
+  try {
+    await refresh();
+  } catch (e) {
+    console.error(e);
+  }
+  return cleanup;
 }

@@ -45,56 +45,81 @@ export function allocatedCell(s) {
     names.map((k) => h("li", { dataset: { slot: k }, text: `${formatSlot(k, slots[k])} ${slotLabel(k)}` })));
 }
 
+const ENDED = new Set(["TERMINATED", "CANCELLED", "ERROR"]);
+
 function metric(stat, key) {
   const m = stat && stat[key];
   if (!m || typeof m !== "object") return null;
   const n = Number(m.current);
-  return Number.isFinite(n) ? { current: n, capacity: m.capacity == null ? null : Number(m.capacity), pct: m.pct } : null;
+  if (m.current === null || m.current === undefined || !Number.isFinite(n)) return null;
+  const capacity = Number(m.capacity);
+  const peak = Number(m["stats.max"]);
+  return {
+    current: n,
+    capacity: m.capacity != null && Number.isFinite(capacity) ? capacity : null,
+    peak: m["stats.max"] != null && Number.isFinite(peak) ? peak : null,
+  };
+}
+
+function cpuTimeText(msec) {
+  const seconds = msec / 1000;
+  return `CPU time ${seconds < 60 ? `${formatNumber(seconds, 2)} s` : formatDuration(seconds)}`;
 }
 
 /**
- * Used resources from the kernels' live_stat (the agent's last_stat shape: cpu_used in msec
- * of CPU time, mem in bytes). CPU % needs two readings of the same kernel: `previous` keeps
- * the last one per kernel id across refreshes.
+ * Used resources from the kernels' live_stat (the agent's last_stat shape, refreshed by each
+ * heartbeat: cpu_used in msec of CPU time, cpu_util in percent of one core, mem in bytes).
+ * A running session shows its CPU % and memory against its limit; an ended one its CPU time
+ * and peak memory. Without cpu_util (an agent that does not send it) the % comes from two
+ * readings of cpu_used: `previous` keeps the last one per kernel id across refreshes.
  */
 export function usedCell(s, previous, now = Date.now()) {
-  const lines = [];
-  let cpuMsec = 0, cpuPct = null, mem = 0, memCap = 0, seen = false;
+  const ended = ENDED.has(s.status);
+  let cpuMsec = null, cpuPct = null, mem = null, memCap = 0, peak = null;
   for (const c of s.containers || []) {
     const stat = parseJson(c.live_stat, null);
     if (!stat) continue;
     const cpu = metric(stat, "cpu_used");
     const util = metric(stat, "cpu_util");
     const m = metric(stat, "mem");
+    if (util) cpuPct = (cpuPct ?? 0) + util.current;
     if (cpu) {
-      seen = true;
-      cpuMsec += cpu.current;
+      cpuMsec = (cpuMsec ?? 0) + cpu.current;
       const before = previous.get(c.id);
-      if (util) cpuPct = (cpuPct || 0) + util.current;
-      else if (before && now > before.at && cpu.current >= before.msec && cpu.current !== before.msec) {
-        cpuPct = (cpuPct || 0) + ((cpu.current - before.msec) / (now - before.at)) * 100;
+      if (!util && before && now > before.at && cpu.current > before.msec) {
+        cpuPct = (cpuPct ?? 0) + ((cpu.current - before.msec) / (now - before.at)) * 100;
       }
       if (!before || before.msec !== cpu.current) previous.set(c.id, { msec: cpu.current, at: now });
     }
     if (m) {
-      seen = true;
-      mem += m.current;
+      mem = (mem ?? 0) + m.current;
       if (m.capacity) memCap += m.capacity;
+      if (m.peak !== null) peak = (peak ?? 0) + m.peak;
     }
   }
-  if (!seen) {
+  if (cpuMsec === null && cpuPct === null && mem === null) {
     return h("span", { class: "muted", text: "-", title: "No usage reported for this session yet." });
   }
-  const cpuSeconds = cpuMsec / 1000;
-  lines.push(h("li", { dataset: { metric: "cpu" }, text: cpuPct !== null
-    ? `CPU ${formatNumber(cpuPct, 1)} %`
-    : `CPU time ${cpuSeconds < 60 ? `${formatNumber(cpuSeconds, 2)} s` : formatDuration(cpuSeconds)}` }));
-  lines.push(h("li", { dataset: { metric: "mem" },
-    text: `RAM ${formatBytes(mem)}${memCap ? ` of ${formatBytes(memCap)}` : ""}` }));
+  const lines = [];
+  if (ended) {
+    if (cpuMsec !== null) lines.push(h("li", { dataset: { metric: "cpu" }, text: cpuTimeText(cpuMsec) }));
+    if (peak !== null || mem !== null) {
+      lines.push(h("li", { dataset: { metric: "mem" },
+        text: peak !== null ? `RAM peak ${formatBytes(peak)}` : `RAM ${formatBytes(mem)}` }));
+    }
+  } else {
+    if (cpuPct !== null) lines.push(h("li", { dataset: { metric: "cpu" }, text: `CPU ${formatNumber(cpuPct, 1)} %` }));
+    else if (cpuMsec !== null) lines.push(h("li", { dataset: { metric: "cpu" }, text: cpuTimeText(cpuMsec) }));
+    if (mem !== null) {
+      // The limit the kernels report, else what the session was allocated.
+      const limit = memCap || Number(parseJson(s.occupied_slots).mem) || 0;
+      lines.push(h("li", { dataset: { metric: "mem" },
+        text: `RAM ${formatBytes(mem)}${limit > 0 ? ` of ${formatBytes(limit)}` : ""}` }));
+    }
+  }
   return h("ul", { class: "slots used" }, lines);
 }
 
-const ENDED = new Set(["TERMINATED", "CANCELLED", "ERROR"]);
 export function startCell(s, now = Date.now()) {
   const start = Date.parse(s.created_at);
   const end = s.terminated_at ? Date.parse(s.terminated_at) : (ENDED.has(s.status) ? Date.parse(s.status_changed) : now);
