@@ -8,12 +8,14 @@ wizard."""
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from backendai.client.config import APIConfig
 from backendai.client.session import Session
@@ -194,6 +196,30 @@ def test_bad_names_and_the_no_folder_warning_request_nothing(
 ) -> None:
     who, _ = wizard_user
     log_in(page, live_server, reach, who)
+    # A second resource group (an alias of the real one) for step 3 below.
+    spare = f"spare-{uuid.uuid4().hex[:6]}"
+    real: list[str] = []
+    failed: list[str] = []
+
+    def groups(route: Route) -> None:
+        answer = route.fetch()
+        data = answer.json()
+        real.extend(g["name"] for g in data["scaling_groups"])
+        data["scaling_groups"].append({"name": spare})
+        route.fulfill(response=answer, json=data)
+
+    def presets(route: Route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        if body.get("scaling_group") == spare:
+            if not failed:  # the first load of the spare group fails, the retry works
+                failed.append(spare)
+                route.fulfill(status=503, json={"title": "Presets are down for a moment."})
+                return
+            body["scaling_group"] = real[0]
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/func/scaling-groups*", groups)
+    page.route("**/func/resource/check-presets*", presets)
     wizard = open_wizard(page)
     created: list[str] = []
     page.on(
@@ -240,3 +266,33 @@ def test_bad_names_and_the_no_folder_warning_request_nothing(
     env.get_by_role("button", name="SAVE").click()
     expect(env).to_be_hidden()
     expect(wizard).to_contain_text("No environment variables set.")
+
+    # The version's hint names the image as the manager does (registry host kept) and its
+    # builds: POST /session cannot ask for an architecture, so none is offered.
+    expect(wizard.get_by_label("Version", exact=True)).to_have_accessible_description(
+        re.compile(r"^Image \S+:\S+, built for ")
+    )
+
+    # Step 3 from the keyboard: a change of resource group (each arrow key in Chrome) and a
+    # Retry after a failed load keep the focus where the user is.
+    wizard.get_by_role("button", name="Next").click()
+    wizard.get_by_role("button", name="Next").click()
+    group = wizard.get_by_label("Resource group")
+    expect(group).to_be_enabled(timeout=TIMEOUT_MS)
+    group.focus()
+    page.keyboard.press("End")
+    retry = wizard.get_by_role("button", name="Retry")
+    expect(retry).to_be_focused(timeout=TIMEOUT_MS)
+    expect(wizard.get_by_role("alert")).to_contain_text("Presets are down")
+    page.keyboard.press("Enter")
+    expect(group).to_be_focused(timeout=TIMEOUT_MS)
+    expect(group).to_have_value(spare)
+    page.keyboard.press("Home")
+    expect(group).to_have_value(real[0])
+    expect(group).to_be_focused()
+    expect(wizard.get_by_label("Resource preset")).to_be_visible()
+    # Every number input says its bounds.
+    expect(wizard.get_by_label("Sessions", exact=True)).to_have_accessible_description(
+        re.compile(r"1 to \d+")
+    )
+    assert created == []

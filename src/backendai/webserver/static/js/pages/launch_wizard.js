@@ -4,7 +4,7 @@
 // the server is shown inside the wizard, which stays open with what the user entered.
 import { h, clear, field, openDialog, errorBox, toast, formatSlots, formatBytes } from "../dom.js";
 import { request } from "../api.js";
-import { loadBasics, nameProblem, imageRef, imageLimits, versionLabel } from "./wizard_data.js";
+import { loadBasics, nameProblem, imageRef, imageLimits, versionLabel, architecturesOf } from "./wizard_data.js";
 import { editEnvironment, environSummary } from "./wizard_env.js";
 import {
   newResources, loadResources, renderResources, chosenResources, resourceProblems,
@@ -107,7 +107,7 @@ export function openLaunchWizard(ctx, { onLaunched } = {}) {
     const versions = env().versions;
     const versionSelect = h("select", {
       on: { change: (ev) => { state.imageIndex = Number(ev.target.value); draw("version"); } },
-    }, versions.map((img, i) => h("option", { value: String(i), text: versionLabel(img, versions), selected: i === state.imageIndex })));
+    }, versions.map((img, i) => h("option", { value: String(i), text: versionLabel(img), selected: i === state.imageIndex })));
     versionSelect.dataset.focusKey = "version";
     const problem = state.nameTouched ? nameProblem(state.name, state.res.count) : "";
     const error = h("small", { class: "field-error", id: "wizard-name-error", "aria-live": "polite", text: problem });
@@ -134,7 +134,7 @@ export function openLaunchWizard(ctx, { onLaunched } = {}) {
     const img = image();
     root.append(
       field("Environment", envSelect, "The base environment of the session: its languages and libraries."),
-      field("Version", versionSelect, img ? `Image ${imageRef(img)}` : ""),
+      field("Version", versionSelect, img ? versionHint(img) : ""),
       nameField,
       h("div", { class: "field env-config" },
         h("span", { class: "label", id: "wizard-env-label", text: "Environment variables" }),
@@ -188,6 +188,7 @@ export function openLaunchWizard(ctx, { onLaunched } = {}) {
     const rows = [
       ["Environment", env() ? env().label : "-"],
       ["Version", img ? `${img.tag} (${imageRef(img)})` : "-"],
+      ["Architecture", img ? architecturesOf(img) : "-"],
       ["Session name", state.name || "a random name"],
       ["Resource group", state.res.scalingGroup || "-"],
       ["Resources", `${formatSlots(resources)}${shmem ? ` · ${formatBytes(shmem)} shared memory` : ""}`],
@@ -281,4 +282,10 @@ export function openLaunchWizard(ctx, { onLaunched } = {}) {
 function setInvalid(input, problem) {
   if (problem) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
+}
+
+function versionHint(img) {
+  const several = (img.architectures || []).length > 1;
+  // POST /session has no architecture: say so rather than offer a choice that is ignored.
+  return `Image ${imageRef(img)}, built for ${architecturesOf(img)}${several ? " (the platform picks the build; a session cannot ask for one)" : ""}.`;
 }

@@ -25,25 +25,42 @@ export function nameProblem(name, count = 1) {
   return "";
 }
 
-/** The manager's image rows grouped as environments: [{key, label, versions: [image]}]. */
+/** The manager's image rows grouped as environments: [{key, registry, name, label, versions}],
+ * one version per tag. POST /session takes no architecture (the manager uses the first image
+ * of that name), so the builds of a tag are one choice; `architectures` lists them. */
 export function environmentsOf(images) {
   const byKey = new Map();
   for (const img of images) {
     if (!img.installed) continue;
-    const key = `${img.registry}/${img.name}`;
-    if (!byKey.has(key)) byKey.set(key, { key, name: img.name, short: img.humanized_name, versions: [] });
-    byKey.get(key).versions.push(img);
+    const registry = img.registry || "local";
+    const key = `${registry}/${img.name}`;
+    if (!byKey.has(key)) {
+      byKey.set(key, { key, registry, name: img.name, short: img.humanized_name, byTag: new Map() });
+    }
+    const tags = byKey.get(key).byTag;
+    const same = tags.get(img.tag);
+    if (same) {
+      if (!same.architectures.includes(img.architecture)) same.architectures.push(img.architecture);
+    } else {
+      tags.set(img.tag, { ...img, architectures: [img.architecture] });
+    }
   }
-  const envs = [...byKey.values()];
+  const envs = [...byKey.values()].map(({ byTag, ...e }) => ({ ...e, versions: [...byTag.values()] }));
   const shortCount = {};
   for (const e of envs) shortCount[e.short] = (shortCount[e.short] || 0) + 1;
   for (const e of envs) {
-    // Two registries may both have "python": then the full name tells them apart.
-    e.label = shortCount[e.short] > 1 ? `${e.short} (${e.registry || e.name})` : e.short;
+    // Two registries (or namespaces) may both have "python": the full repository tells them
+    // apart, with its registry host unless the image is local.
+    const where = e.registry === "local" && e.name === e.short ? "local" : repositoryOf(e);
+    e.label = shortCount[e.short] > 1 ? `${e.short} (${where})` : e.short;
     e.versions.sort((a, b) => versionKey(b).localeCompare(versionKey(a), undefined, { numeric: true }));
   }
   envs.sort((a, b) => a.label.localeCompare(b.label));
   return envs;
+}
+
+function repositoryOf(img) {
+  return img.registry && img.registry !== "local" ? `${img.registry}/${img.name}` : img.name;
 }
 
 function versionKey(img) {
@@ -51,14 +68,19 @@ function versionKey(img) {
   return img.tag === "latest" ? "~" : img.tag;
 }
 
-export function versionLabel(img, all) {
-  const archs = new Set(all.map((i) => i.architecture));
-  return archs.size > 1 ? `${img.tag} (${img.architecture})` : img.tag;
+export function versionLabel(img) {
+  return img.tag;
 }
 
-/** The reference POST /session takes: the image's full name with its tag. */
+/** "x86_64" or "x86_64, aarch64": the builds of a version (information only: not chosen). */
+export function architecturesOf(img) {
+  return (img.architectures || [img.architecture]).filter(Boolean).join(", ");
+}
+
+/** The reference POST /session takes: the image's canonical name, registry/name:tag, where a
+ * local image (registry "local", services/images.py split_name) has no registry part. */
 export function imageRef(img) {
-  return `${img.name}:${img.tag}`;
+  return `${repositoryOf(img)}:${img.tag}`;
 }
 
 /** {slot: {min, max}} of an image, numbers (bytes for memory); null where not set. */

@@ -27,7 +27,11 @@ export async function loadResources(state, basics, limits) {
     res.scalingGroups = await loadScalingGroups(basics.group);
     res.scalingGroup = res.scalingGroups[0] || "";
   }
-  res.info = await loadPresets(basics.group, res.scalingGroup || null);
+  // Chrome fires "change" on each arrow key in a select: only the last group's answer counts.
+  const seq = (res.seq = (res.seq || 0) + 1);
+  const info = await loadPresets(basics.group, res.scalingGroup || null);
+  if (seq !== res.seq) return;
+  res.info = info;
   const fits = (p) => p.allocatable !== false && fitsImage(p, limits);
   if (!res.loaded) {
     const first = (res.info.presets || []).find(fits);
@@ -115,12 +119,16 @@ function floorTo(v, step) {
 /** Draws step 3 into `root`; `redraw()` draws it again (after the group changes). */
 export function renderResources(root, state, basics, limits, redraw, errors = []) {
   const res = state.res;
+  // Where the focus goes after a redraw: a new Retry while it still fails, else the group.
+  const afterLoad = () => (res.error ? "retry" : res.scalingGroups.length > 1 ? "group" : "preset");
   if (res.error) {
     clear(root, errorBox(res.error, async () => {
       res.error = null;
       try { await loadResources(state, basics, limits); } catch (e) { res.error = e; }
-      redraw();
+      redraw(afterLoad());
     }));
+    const retry = root.querySelector("button");
+    if (retry) retry.dataset.focusKey = "retry";
     return;
   }
   const problem = (key) => (errors.find((e) => e.key === key) || {}).message || "";
@@ -131,11 +139,13 @@ export function renderResources(root, state, basics, limits, redraw, errors = []
   const group = h("select", {
     disabled: res.scalingGroups.length <= 1,
     on: { change: async (ev) => {
-      res.scalingGroup = ev.target.value;
-      try { await loadResources(state, basics, limits); } catch (e) { res.error = e; }
-      redraw();
+      const chosen = ev.target.value;
+      res.scalingGroup = chosen;
+      try { await loadResources(state, basics, limits); } catch (e) { if (res.scalingGroup === chosen) res.error = e; }
+      if (res.scalingGroup === chosen) redraw(afterLoad());
     } },
   }, res.scalingGroups.map((g) => h("option", { value: g, text: g, selected: g === res.scalingGroup })));
+  group.dataset.focusKey = "group";
 
   const presetSelect = h("select", {
     on: { change: (ev) => { res.preset = ev.target.value; redraw("preset"); } },
@@ -162,21 +172,24 @@ export function renderResources(root, state, basics, limits, redraw, errors = []
       slider("RAM (GiB)", "mem", c, bounds.mem, 0.25, problem("mem"),
         `Memory in GiB, ${formatNumber(bounds.mem.min)} to ${formatNumber(bounds.mem.max)}. The most depends on your resource policy and the resource group.`),
       slider("Shared memory (GiB)", "shmem", c, { min: 0, max: Math.max(Number(c.mem) || 0, 0) }, 0.0625, problem("shmem"),
-        "Shared memory (/dev/shm) is taken out of the RAM above, so it can never be more than the RAM."),
+        "From 0 GiB up to the RAM above: shared memory (/dev/shm) is taken out of the RAM, so it can never be more."),
       acc ? slider(acc.label, "gpu", c, bounds.gpu, acc.step, problem("gpu"),
         acc.label === "fGPU"
-          ? `Fractions of a GPU (0.1 steps), at most ${formatNumber(bounds.gpu.max)}. 1 fGPU is the share of a physical GPU the administrators set.`
-          : `Whole GPUs, at most ${formatNumber(bounds.gpu.max)}.`) : null));
+          ? `Fractions of a GPU in 0.1 steps, ${formatNumber(bounds.gpu.min)} to ${formatNumber(bounds.gpu.max)}. 1 fGPU is the share of a physical GPU the administrators set.`
+          : `Whole GPUs, ${formatNumber(bounds.gpu.min)} to ${formatNumber(bounds.gpu.max)}.`) : null));
   } else {
     const preset = (info.presets || []).find((p) => p.name === res.preset);
     if (preset) parts.push(h("p", { class: "muted", text: `This preset gives ${formatSlots(preset.resource_slots)}.` }));
   }
   parts.push(slider("Sessions", "count", res, { min: 1, max: sessionsMax(basics) }, 1, problem("count"),
-    "How many identical sessions to start at once; with more than one they are named NAME-1, NAME-2, ... and the ones that do not fit wait in the queue."));
+    `How many identical sessions to start at once, 1 to ${sessionsMax(basics)}; with more than one they are named NAME-1, NAME-2, ... and the ones that do not fit wait in the queue.`));
   parts.push(h("p", { class: "muted", text: `Free for you in this group now: ${formatSlots(info.scaling_group_remaining)}.` }));
   clear(root, parts);
   // Checked as the user types (shared memory against RAM above all), before any request.
   root.addEventListener("input", () => {
+    // The shared-memory bounds follow the RAM as it is typed.
+    const ram = String(Math.max(Number(res.custom.mem) || 0, 0));
+    for (const el of root.querySelectorAll('[data-bound-key="shmem"]')) el.max = ram;
     const now = resourceProblems(state, basics, limits);
     for (const el of root.querySelectorAll("[data-error-key]")) {
       const message = (now.find((e) => e.key === el.dataset.errorKey) || {}).message || "";
@@ -196,10 +209,12 @@ function slider(label, key, obj, { min, max }, step, problem, hint) {
     "aria-invalid": problem ? "true" : false,
   });
   number.dataset.focusKey = key;
+  number.dataset.boundKey = key;
   const range = h("input", {
     type: "range", min: String(min), max: String(upper), step: String(step), value: String(obj[key]),
     "aria-label": `${label} slider`, tabindex: "-1",
   });
+  range.dataset.boundKey = key;
   const error = h("small", { class: "field-error", "aria-live": "polite", text: problem });
   error.dataset.errorKey = key;
   number.addEventListener("input", () => { obj[key] = number.value === "" ? NaN : Number(number.value); range.value = number.value; });

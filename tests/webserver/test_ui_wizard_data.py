@@ -1,0 +1,93 @@
+"""The launch wizard's image helpers (wizard_data.js) run in node: the name POST /session gets
+is the image's canonical name (registry host kept, none for a local image), environments of two
+registries are told apart, and the builds of one tag for several architectures are one version
+(the request cannot choose an architecture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backendai.manager.services.images import split_name
+from backendai.webserver.ui import STATIC_DIR
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def image(canonical: str, architecture: str = "x86_64") -> dict[str, Any]:
+    """An image row as GraphQL ``images`` gives it (gql/images.py ImageNode.of)."""
+    registry, repository, tag = split_name(canonical)
+    return {
+        "name": repository,
+        "humanized_name": repository.rsplit("/", 1)[-1],
+        "tag": tag,
+        "registry": registry,
+        "architecture": architecture,
+        "installed": True,
+    }
+
+
+def run_wizard_data(tmp_path: Path, images: list[dict[str, Any]]) -> Any:
+    # The modules import each other by relative path, so the tree is copied as it is served;
+    # package.json makes node read its .js files as ES modules.
+    tree = tmp_path / "js"
+    shutil.copytree(STATIC_DIR / "js", tree)
+    (tree / "package.json").write_text('{"type": "module"}')
+    module = (tree / "pages" / "wizard_data.js").as_uri()
+    script = (
+        f"import {{ environmentsOf, imageRef, architecturesOf }} from {json.dumps(module)};"
+        f"const envs = environmentsOf({json.dumps(images)});"
+        "console.log(JSON.stringify(envs.map((e) => ({label: e.label, key: e.key,"
+        " versions: e.versions.map((v) => [imageRef(v), architecturesOf(v)])}))));"
+    )
+    ran = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
+
+
+def test_the_image_reference_is_the_canonical_name(tmp_path: Path) -> None:
+    images = [
+        image("cr.backend.ai/stable/python:3.9"),
+        image("cr.backend.ai/stable/python:3.9", "aarch64"),
+        image("cr.backend.ai/stable/python:3.11"),
+        image("registry.example.com:5000/python:latest"),
+        image("python:3.12"),
+        image("private/u-1234/saved:1"),
+    ]
+    envs = run_wizard_data(tmp_path, images)
+    by_key = {e["key"]: e for e in envs}
+    assert by_key["cr.backend.ai/stable/python"]["versions"] == [
+        ["cr.backend.ai/stable/python:3.11", "x86_64"],
+        ["cr.backend.ai/stable/python:3.9", "x86_64, aarch64"],
+    ]
+    assert by_key["registry.example.com:5000/python"]["versions"] == [
+        ["registry.example.com:5000/python:latest", "x86_64"]
+    ]
+    # A local image has no registry part: its canonical name is what the agent reported.
+    assert by_key["local/python"]["versions"] == [["python:3.12", "x86_64"]]
+    assert by_key["local/private/u-1234/saved"]["versions"] == [
+        ["private/u-1234/saved:1", "x86_64"]
+    ]
+    # Every reference is one the manager's split_name reads back as the same image.
+    for env in envs:
+        for ref, _ in env["versions"]:
+            registry, repository, _tag = split_name(ref)
+            assert env["key"] == f"{registry}/{repository}"
+    # Three "python"s: each label names its repository, so no two are alike.
+    labels = [e["label"] for e in envs]
+    assert len(set(labels)) == len(labels)
+    assert "python (cr.backend.ai/stable/python)" in labels
+    assert "python (registry.example.com:5000/python)" in labels
+    assert "python (local)" in labels
+    assert "saved" in labels
