@@ -13,27 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from backendai.server.main import local_agent_id
 from tests.browser.test_ui_wizard import TIMEOUT_MS, WIZARD, remove_sessions
 from tests.browser.ui import go, log_in, new_user
-from tests.fixtures.live import (
-    LiveServer,
-    free_port,
-    load_server,
-    remove_containers,
-    start_server,
-    stop_server,
-)
+from tests.fixtures.live import MOCK_GPU_AGENT_ENV, LiveServer, server_with_agent_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-# As tests/compat/test_fractional_gpu.py: one mock device, so 1 fGPU in all.
-AGENT_ENV = {
-    "BACKENDAI_AGENT_MOCK_CUDA_DEVICES": "1",
-    "BACKENDAI_AGENT_MOCK_CUDA_MEMORY": str(16 * 2**30),
-    "BACKENDAI_AGENT_CPU": "16",
-    "BACKENDAI_AGENT_POOL_SIZE": "1",  # sessions with devices never take a pool container
-}
 RUNNING_TIMEOUT_MS = 180_000
 # A marker the page keeps until it is reloaded: the list must change without one.
 MARK = "() => { window.__noReload = true; }"
@@ -42,17 +27,9 @@ MARKED = "() => window.__noReload === true"
 
 @pytest.fixture(scope="module")
 def gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("ui-fgpu-data")
-    ports = (free_port(), free_port(), free_port())
-    with pytest.MonkeyPatch.context() as mp:  # start_server passes os.environ on
-        for key, value in AGENT_ENV.items():
-            mp.setenv(key, value)
-        proc = start_server(data_dir, ports)
-    try:
-        yield load_server(data_dir, ports, proc.pid)
-    finally:
-        stop_server(proc)
-        remove_containers(local_agent_id(data_dir))
+    """One mock CUDA device, so 1 fGPU in all (as tests/compat/test_fractional_gpu.py)."""
+    with server_with_agent_env(tmp_path_factory, "ui-fgpu-data", MOCK_GPU_AGENT_ENV) as server:
+        yield server
 
 
 def test_three_sessions_of_04_fgpu_from_the_wizard_queue_and_resume(

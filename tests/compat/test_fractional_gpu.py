@@ -18,16 +18,8 @@ import pytest
 
 from backendai.client.config import APIConfig
 from backendai.client.session import Session
-from backendai.server.main import local_agent_id
 from tests.compat.conftest import api_env
-from tests.fixtures.live import (
-    LiveServer,
-    free_port,
-    load_server,
-    remove_containers,
-    start_server,
-    stop_server,
-)
+from tests.fixtures.live import MOCK_GPU_AGENT_ENV, LiveServer, server_with_agent_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat, pytest.mark.docker]
 
@@ -35,29 +27,12 @@ SHARE = "0.4"
 # The goal is 2 s (1.55-1.59 s measured on a quiet 2-core machine, docs/benchmarks.md); the
 # test asserts only that it starts by itself, with room for a loaded CI machine.
 RESTART_LIMIT_S = 15.0
-# The agent's settings for this platform (``[agent]`` through BACKENDAI_AGENT_*): one mock
-# CUDA device, and cores enough that only the device decides who waits.
-AGENT_ENV = {
-    "BACKENDAI_AGENT_MOCK_CUDA_DEVICES": "1",
-    "BACKENDAI_AGENT_MOCK_CUDA_MEMORY": str(16 * 2**30),
-    "BACKENDAI_AGENT_CPU": "16",
-    "BACKENDAI_AGENT_POOL_SIZE": "1",  # sessions with devices never take a pool container
-}
 
 
 @pytest.fixture(scope="module")
 def gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("fgpu-data")
-    ports = (free_port(), free_port(), free_port())
-    with pytest.MonkeyPatch.context() as mp:  # start_server passes os.environ on
-        for key, value in AGENT_ENV.items():
-            mp.setenv(key, value)
-        proc = start_server(data_dir, ports)
-    try:
-        yield load_server(data_dir, ports, proc.pid)
-    finally:
-        stop_server(proc)
-        remove_containers(local_agent_id(data_dir))
+    with server_with_agent_env(tmp_path_factory, "fgpu-data", MOCK_GPU_AGENT_ENV) as server:
+        yield server
 
 
 @pytest.fixture

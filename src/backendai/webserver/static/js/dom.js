@@ -132,6 +132,31 @@ export function closeAllDialogs() {
   for (const forceClose of [...openDialogs]) forceClose();
 }
 
+/**
+ * Runs send() with the dialog's buttons disabled; a failure is said in `message` and keeps
+ * the dialog open. Resolves true when it worked (an onClose's answer).
+ */
+export async function sendFromDialog(buttons, message, send) {
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    await send();
+    return true;
+  } catch (e) {
+    message.textContent = messageOf(e);
+    return false;
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+/** The tab a key moves to in a tablist (arrows wrap around, Home, End); null for others. */
+export function tabKeyTarget(key, items, current) {
+  const i = items.indexOf(current);
+  const n = items.length;
+  return { ArrowRight: items[(i + 1) % n], ArrowLeft: items[(i + n - 1) % n],
+    Home: items[0], End: items[n - 1] }[key] || null;
+}
+
 /** OK/Cancel question; resolves true only for OK. */
 export async function confirmDialog(title, message, okLabel = "OK", danger = false) {
   const { done } = openDialog({

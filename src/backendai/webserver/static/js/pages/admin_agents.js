@@ -2,7 +2,7 @@
 // use when reported, and containers; filtered by status, paged on the server, and refreshed
 // every few seconds while the page is shown.
 import { gql } from "../api.js";
-import { clear, errorBox, formatBytes, formatNumber, formatTime, h, messageOf, pager, table } from "../dom.js";
+import { clear, errorBox, formatBytes, formatNumber, formatTime, h, messageOf, pager, table, tabKeyTarget } from "../dom.js";
 import { ago, capacityBars, parseJson } from "./admin_infra_common.js";
 
 const PAGE_SIZE = 20;
@@ -85,13 +85,7 @@ export async function render(root, ctx) {
   }
 
   function moveTab(ev, status) {
-    const i = STATUSES.indexOf(status);
-    const next = {
-      ArrowRight: STATUSES[(i + 1) % STATUSES.length],
-      ArrowLeft: STATUSES[(i + STATUSES.length - 1) % STATUSES.length],
-      Home: STATUSES[0],
-      End: STATUSES[STATUSES.length - 1],
-    }[ev.key];
+    const next = tabKeyTarget(ev.key, STATUSES, status);
     if (!next) return;
     ev.preventDefault();
     choose(next);

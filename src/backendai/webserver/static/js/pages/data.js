@@ -5,7 +5,7 @@
 import { gql, request } from "../api.js";
 import {
   clear, confirmDialog, errorBox, field, formatBytes, formatTime, h, messageOf, openDialog,
-  pager, parseBytes, table, toast,
+  pager, parseBytes, sendFromDialog, table, tabKeyTarget, toast,
 } from "../dom.js";
 import { renderBrowser } from "./data_browser.js";
 import { invitationsSection, openShareDialog, permissionLabel, PERMISSIONS } from "./data_share.js";
@@ -58,12 +58,7 @@ export async function render(root, ctx) {
   root.append(h("h1", { text: "Data & Storage" }), listView, browserView, uploads.panel);
 
   function tabKeys(ev) {
-    const i = TABS.findIndex((t) => t.id === state.tab);
-    let next = null;
-    if (ev.key === "ArrowRight") next = TABS[(i + 1) % TABS.length];
-    else if (ev.key === "ArrowLeft") next = TABS[(i + TABS.length - 1) % TABS.length];
-    else if (ev.key === "Home") next = TABS[0];
-    else if (ev.key === "End") next = TABS[TABS.length - 1];
+    const next = tabKeyTarget(ev.key, TABS, TABS.find((t) => t.id === state.tab));
     if (!next) return;
     ev.preventDefault();
     selectTab(next.id);
@@ -202,16 +197,10 @@ export async function render(root, ctx) {
         message.textContent = "";
         if (!validate()) return false;
         busy = true;
-        dlg.buttons.forEach((b) => (b.disabled = true));
         try {
-          await send();
-          return true;
-        } catch (e) {
-          message.textContent = messageOf(e);
-          return false;
+          return await sendFromDialog(dlg.buttons, message, send);
         } finally {
           busy = false;
-          dlg.buttons.forEach((b) => (b.disabled = false));
         }
       },
     });

@@ -5,7 +5,7 @@
 import { request, storageUrl } from "../api.js";
 import {
   clear, confirmDialog, errorBox, field, formatBytes, formatTime, h, messageOf, openDialog,
-  pager, table, toast,
+  pager, sendFromDialog, table, toast,
 } from "../dom.js";
 import { joinPath } from "./data_upload.js";
 
@@ -169,16 +169,10 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
           return false;
         }
         busy = true;
-        dlg.buttons.forEach((b) => (b.disabled = true));
         try {
-          await act(name);
-          return true;
-        } catch (e) {
-          message.textContent = messageOf(e);
-          return false;
+          return await sendFromDialog(dlg.buttons, message, () => act(name));
         } finally {
           busy = false;
-          dlg.buttons.forEach((b) => (b.disabled = false));
         }
       },
     });

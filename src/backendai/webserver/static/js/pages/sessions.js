@@ -3,7 +3,7 @@
 // the caller's sessions (everyone's for a superadmin: the server scopes the query), kept live
 // by the session event stream and a 5 s poll.
 import * as api from "../api.js";
-import { clear, errorBox, h, messageOf, newId, pager } from "../dom.js";
+import { clear, errorBox, h, messageOf, newId, pager, tabKeyTarget } from "../dom.js";
 import { openLaunchWizard } from "./launch_wizard.js";
 import { createResourceStats } from "./resource_stats.js";
 import { sessionActionButtons } from "./session_actions.js";
@@ -121,12 +121,7 @@ export async function render(root, ctx) {
   }
 
   function tabKeys(ev) {
-    const i = TABS.indexOf(state.tab);
-    let next = null;
-    if (ev.key === "ArrowRight") next = TABS[(i + 1) % TABS.length];
-    else if (ev.key === "ArrowLeft") next = TABS[(i + TABS.length - 1) % TABS.length];
-    else if (ev.key === "Home") next = TABS[0];
-    else if (ev.key === "End") next = TABS[TABS.length - 1];
+    const next = tabKeyTarget(ev.key, TABS, state.tab);
     if (!next) return;
     ev.preventDefault();
     selectTab(next);
