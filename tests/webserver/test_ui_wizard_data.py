@@ -91,3 +91,22 @@ def test_the_image_reference_is_the_canonical_name(tmp_path: Path) -> None:
     assert "python (registry.example.com:5000/python)" in labels
     assert "python (local)" in labels
     assert "saved" in labels
+
+
+def test_a_version_names_the_aliases_of_its_image(tmp_path: Path) -> None:
+    """The wizard offers environments "from the images and their aliases" (issue 12)."""
+    tree = tmp_path / "js"
+    shutil.copytree(STATIC_DIR / "js", tree)
+    (tree / "package.json").write_text('{"type": "module"}')
+    module = (tree / "pages" / "wizard_data.js").as_uri()
+    script = (
+        f"import {{ versionLabel }} from {json.dumps(module)};"
+        "console.log(JSON.stringify(["
+        "versionLabel({tag: '3.11-debian12', aliases: ['python', 'py3']}),"
+        "versionLabel({tag: 'latest', aliases: []}), versionLabel({tag: 'x'})]));"
+    )
+    ran = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == ["3.11-debian12 (python, py3)", "latest", "x"]

@@ -68,8 +68,10 @@ function versionKey(img) {
   return img.tag === "latest" ? "~" : img.tag;
 }
 
+/** The tag, with the aliases an admin gave the image ("3.11-debian12 (python, py3)"). */
 export function versionLabel(img) {
-  return img.tag;
+  const aliases = (img.aliases || []).filter((a) => a && a !== img.tag);
+  return aliases.length ? `${img.tag} (${aliases.join(", ")})` : img.tag;
 }
 
 /** "x86_64" or "x86_64, aarch64": the builds of a version (information only: not chosen). */
