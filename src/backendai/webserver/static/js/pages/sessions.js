@@ -182,13 +182,14 @@ export async function render(root, ctx) {
    * Reloads the page of sessions. The 5 s poll and the event stream never start a second one
    * while one runs (they ask for one more after it); a change of tab, page or page size does
    * (`supersede`), and the older answer is then dropped. The statistics load beside it: the
-   * list never waits for them.
+   * list never waits for them. A change of tab or page does not change them, so it does not
+   * reload them either (their two requests would compete with the list's on the manager).
    */
   function refresh({ supersede = false } = {}) {
     if (running && !supersede) { again = true; return running; }
     seq += 1;
     const mine = seq;
-    refreshStats();
+    if (!supersede) refreshStats();
     const job = loadList(mine).catch((e) => {
       console.error(e);
       if (alive && mine === seq) { if (state.loaded) { listError = e; updateErrorLine(); } else showLoadError(e); }
