@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.netns import Netns
 from tests.compat.conftest import api_env
@@ -34,6 +34,9 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 OURS = Path(sys.executable).with_name("backend.ai")
 APP_READY_TIMEOUT_S = 60
+# What an assertion waits for by default (Playwright's own is 5 s): a page reloaded on a loaded
+# 2-core CI machine may take longer to draw, and only a failing assertion waits that long.
+expect.set_options(timeout=15_000)
 
 
 def missing(message: str) -> None:

@@ -51,6 +51,28 @@ def wait_for_line(page: Page, pattern: str, timeout_ms: int = 20_000) -> list[st
     raise AssertionError(f"no terminal line matches {pattern!r}; the terminal shows:\n{shown}")
 
 
+def run_in_a_new_notebook(tree: Page, code: str, printed: str) -> Page:
+    """Seed 003: "Click the NEW button ... and select the Notebook for Backend.AI", then a
+    cell of ``code`` must print ``printed``. ``tree`` is Jupyter's file list; returns the
+    notebook's page."""
+    expect(tree).to_have_url(re.compile(r"/tree"), timeout=PAGE_TIMEOUT_MS)
+    tree.get_by_role("menuitem", name="New").click(timeout=PAGE_TIMEOUT_MS)
+    with tree.context.expect_page(timeout=PAGE_TIMEOUT_MS) as opened:
+        tree.get_by_role("menuitem", name="Backend.AI").click()
+    notebook = opened.value
+    expect(notebook).to_have_url(re.compile(r"/notebooks/Untitled\d*\.ipynb"))
+    expect(notebook.locator(".jp-KernelName").first).to_have_text(
+        "Backend.AI", timeout=PAGE_TIMEOUT_MS
+    )
+    notebook.locator(".jp-Notebook .jp-Cell .cm-content").first.click(timeout=PAGE_TIMEOUT_MS)
+    notebook.keyboard.type(code)
+    notebook.keyboard.press("Shift+Enter")
+    expect(notebook.locator(".jp-OutputArea-output").first).to_have_text(
+        printed, timeout=PAGE_TIMEOUT_MS
+    )
+    return notebook
+
+
 def test_web_terminal_runs_a_command_and_opens_a_second_tmux_window(
     live_server: LiveServer, page: Page, reach: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -82,19 +104,4 @@ def test_jupyter_notebook_runs_a_cell_on_the_backend_ai_kernel(
         local_app(live_server, home, name, "jupyter") as url,
     ):
         page.goto(reach(url), timeout=PAGE_TIMEOUT_MS)
-        expect(page).to_have_url(re.compile(r"/tree"), timeout=PAGE_TIMEOUT_MS)
-        # Seed 003: "Click the NEW button ... and select the Notebook for Backend.AI".
-        page.get_by_role("menuitem", name="New").click(timeout=PAGE_TIMEOUT_MS)
-        with page.context.expect_page(timeout=PAGE_TIMEOUT_MS) as opened:
-            page.get_by_role("menuitem", name="Backend.AI").click()
-        notebook = opened.value
-        expect(notebook).to_have_url(re.compile(r"/notebooks/Untitled\d*\.ipynb"))
-        expect(notebook.locator(".jp-KernelName").first).to_have_text(
-            "Backend.AI", timeout=PAGE_TIMEOUT_MS
-        )
-        notebook.locator(".jp-Notebook .jp-Cell .cm-content").first.click(timeout=PAGE_TIMEOUT_MS)
-        notebook.keyboard.type("print(6*7)")
-        notebook.keyboard.press("Shift+Enter")
-        expect(notebook.locator(".jp-OutputArea-output").first).to_have_text(
-            "42", timeout=PAGE_TIMEOUT_MS
-        )
+        run_in_a_new_notebook(page, "print(6*7)", "42")

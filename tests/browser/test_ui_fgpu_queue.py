@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_ui_wizard import TIMEOUT_MS, WIZARD, remove_sessions
-from tests.browser.ui import go, log_in, new_user
+from tests.browser.test_ui_wizard import TIMEOUT_MS, WIZARD
+from tests.browser.ui import go, log_in, new_user, remove_sessions
 from tests.fixtures.live import MOCK_GPU_AGENT_ENV, LiveServer, server_with_agent_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_apps import wait_for_line
-from tests.browser.test_ui_wizard import remove_sessions, user_api
-from tests.browser.ui import Account, expose_app_ports, go, log_in, new_user
+from tests.browser.test_apps import run_in_a_new_notebook, wait_for_line
+from tests.browser.ui import Account, expose_app_ports, go, log_in, user_with_folder
 from tests.fixtures.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -27,14 +26,8 @@ RUNNING_TIMEOUT_MS = 180_000
 
 @pytest.fixture
 def traveller(live_server: LiveServer) -> Iterator[tuple[Account, str]]:
-    who = new_user(live_server, prefix="journey")
-    folder = f"journey-{uuid.uuid4().hex[:6]}"
-    with user_api(live_server, who) as api:
-        api.VFolder.create(folder)
-    try:
-        yield who, folder
-    finally:
-        remove_sessions(live_server, who)
+    with user_with_folder(live_server, "journey") as made:
+        yield made
 
 
 def test_wizard_to_terminal_jupyter_logs_and_finished(
@@ -86,16 +79,8 @@ def test_wizard_to_terminal_jupyter_logs_and_finished(
     with page.expect_popup(timeout=TIMEOUT_MS) as opened:
         row.get_by_role("button", name=f"Jupyter of {name}").click()
     jupyter = opened.value
-    expect(jupyter).to_have_url(re.compile(r"/tree"), timeout=TIMEOUT_MS)
-    jupyter.get_by_role("menuitem", name="New").click(timeout=TIMEOUT_MS)
-    with jupyter.context.expect_page(timeout=TIMEOUT_MS) as made:
-        jupyter.get_by_role("menuitem", name="Backend.AI").click()
-    notebook = made.value
-    notebook.locator(".jp-Notebook .jp-Cell .cm-content").first.click(timeout=TIMEOUT_MS)
-    notebook.keyboard.type("import os; print(os.environ['GREETING'] + '/' + str(6 * 7))")
-    notebook.keyboard.press("Shift+Enter")
-    expect(notebook.locator(".jp-OutputArea-output").first).to_have_text(
-        "journey-ok/42", timeout=TIMEOUT_MS
+    notebook = run_in_a_new_notebook(
+        jupyter, "import os; print(os.environ['GREETING'] + '/' + str(6 * 7))", "journey-ok/42"
     )
     notebook.screenshot(path=str(artifacts / "journey-jupyter.png"), full_page=True)
     notebook.close()

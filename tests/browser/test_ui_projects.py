@@ -12,8 +12,7 @@ from playwright.sync_api import Page, expect
 
 from backendai.client.config import APIConfig
 from backendai.client.session import Session
-from tests.browser.test_ui_wizard import remove_sessions, user_api
-from tests.browser.ui import Account, go, log_in, new_user
+from tests.browser.ui import Account, go, log_in, new_user, remove_sessions, user_api
 from tests.compat.conftest import api_env
 from tests.fixtures.live import LiveServer
 
@@ -66,5 +65,7 @@ def test_the_chosen_project_is_where_the_wizard_starts_sessions(
         rows = list(api.ComputeSession.paginated_list(fields=("name", "group_name")))
     assert {r["name"]: r["group_name"] for r in rows}[name] == project
     # The choice survives a reload.
-    page.reload()
-    expect(page.get_by_label("Project").locator("option:checked")).to_have_text(project)
+    page.reload()  # the shell reads the user's projects before it draws the picker
+    expect(page.get_by_label("Project").locator("option:checked")).to_have_text(
+        project, timeout=TIMEOUT_MS
+    )

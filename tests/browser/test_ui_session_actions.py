@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import cli_env, ours
-from tests.browser.test_apps import wait_for_line
+from tests.browser.test_apps import run_in_a_new_notebook, wait_for_line
 from tests.browser.ui import PAGE_TIMEOUT_MS, Account, expose_app_ports, go, log_in, new_user
 from tests.fixtures.live import LiveServer
 
@@ -141,21 +141,7 @@ def test_terminal_and_jupyter_open_in_new_windows(
 
     with page.expect_popup(timeout=PAGE_TIMEOUT_MS) as opened:
         row.get_by_role("button", name=f"Jupyter of {name}").click()
-    jupyter = opened.value
-    expect(jupyter).to_have_url(re.compile(r"/tree"), timeout=PAGE_TIMEOUT_MS)
-    jupyter.get_by_role("menuitem", name="New").click(timeout=PAGE_TIMEOUT_MS)
-    with jupyter.context.expect_page(timeout=PAGE_TIMEOUT_MS) as nb:
-        jupyter.get_by_role("menuitem", name="Backend.AI").click()
-    notebook = nb.value
-    expect(notebook.locator(".jp-KernelName").first).to_have_text(
-        "Backend.AI", timeout=PAGE_TIMEOUT_MS
-    )
-    notebook.locator(".jp-Notebook .jp-Cell .cm-content").first.click(timeout=PAGE_TIMEOUT_MS)
-    notebook.keyboard.type("print(6*7)")
-    notebook.keyboard.press("Shift+Enter")
-    expect(notebook.locator(".jp-OutputArea-output").first).to_have_text(
-        "42", timeout=PAGE_TIMEOUT_MS
-    )
+    notebook = run_in_a_new_notebook(opened.value, "print(6*7)", "42")
     notebook.screenshot(path=str(artifacts / "ui-jupyter.png"), full_page=True)
 
 

@@ -7,7 +7,6 @@ wizard."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import uuid
@@ -17,9 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from backendai.client.config import APIConfig
-from backendai.client.session import Session
-from tests.browser.ui import Account, go, log_in, new_user
+from tests.browser.ui import Account, go, log_in, user_api, user_with_folder
 from tests.fixtures.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -29,37 +26,11 @@ RUNNING_TIMEOUT_MS = 180_000
 WIZARD = "Start a new session"
 
 
-def user_api(server: LiveServer, who: Account) -> Session:
-    return Session(
-        config=APIConfig.from_env(
-            {
-                "BACKEND_ENDPOINT_TYPE": "api",
-                "BACKEND_ENDPOINT": server.endpoint,
-                "BACKEND_ACCESS_KEY": who.access_key,
-                "BACKEND_SECRET_KEY": who.secret_key,
-            }
-        )
-    )
-
-
 @pytest.fixture(scope="module")
 def wizard_user(live_server: LiveServer) -> Iterator[tuple[Account, str]]:
     """A fresh user with one folder of its own; its sessions are removed at the end."""
-    who = new_user(live_server, prefix="wiz")
-    folder = f"wizdata-{uuid.uuid4().hex[:6]}"
-    with user_api(live_server, who) as api:
-        api.VFolder.create(folder)
-    try:
-        yield who, folder
-    finally:
-        remove_sessions(live_server, who)
-
-
-def remove_sessions(server: LiveServer, who: Account) -> None:
-    with user_api(server, who) as api:
-        for row in api.ComputeSession.paginated_list(fields=("name", "status")):
-            with contextlib.suppress(Exception):  # already ending
-                api.ComputeSession(row["name"]).destroy()
+    with user_with_folder(live_server, "wiz") as made:
+        yield made
 
 
 def tab_to(page: Page, target: Locator, limit: int = 30) -> None:

@@ -7,8 +7,10 @@ controls by role and label, as a keyboard or screen-reader user would.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
@@ -57,6 +59,38 @@ def new_user(server: LiveServer, role: str = "user", prefix: str = "ui") -> Acco
         pairs = list(api.KeyPair.paginated_list(email=email, fields=("access_key", "secret_key")))
     pair = pairs[0] if pairs else {}
     return Account(email, password, pair.get("access_key", ""), pair.get("secret_key", ""))
+
+
+def user_api(server: LiveServer, who: Account) -> Session:
+    """The SDK in keypair mode as ``who``."""
+    env = {
+        "BACKEND_ENDPOINT_TYPE": "api",
+        "BACKEND_ENDPOINT": server.endpoint,
+        "BACKEND_ACCESS_KEY": who.access_key,
+        "BACKEND_SECRET_KEY": who.secret_key,
+    }
+    return Session(config=APIConfig.from_env(env))
+
+
+def remove_sessions(server: LiveServer, who: Account) -> None:
+    """Every session of ``who``, ended (those already ending are left to end)."""
+    with user_api(server, who) as api:
+        for row in api.ComputeSession.paginated_list(fields=("name", "status")):
+            with contextlib.suppress(Exception):
+                api.ComputeSession(row["name"]).destroy()
+
+
+@contextmanager
+def user_with_folder(server: LiveServer, prefix: str) -> Iterator[tuple[Account, str]]:
+    """A fresh user with one folder of its own; its sessions are removed at the end."""
+    who = new_user(server, prefix=prefix)
+    folder = f"{prefix}data-{uuid.uuid4().hex[:6]}"
+    with user_api(server, who) as api:
+        api.VFolder.create(folder)
+    try:
+        yield who, folder
+    finally:
+        remove_sessions(server, who)
 
 
 def log_in(page: Page, server: LiveServer, reach: Callable[[str], str], who: Account) -> None:

@@ -68,7 +68,7 @@ export async function render(root, ctx) {
     state.pageSize = Number(sizeSelect.value);
     state.page = 0;
     remember();
-    refresh({ supersede: true });
+    refresh({ supersede: true, withStats: false });
   } } }, PAGE_SIZES.map((n) => h("option", { value: String(n), text: String(n), selected: n === state.pageSize })));
   const listArea = h("div", { class: "session-list" });
   const pagerArea = h("div", { class: "pager-area" });
@@ -137,7 +137,7 @@ export async function render(root, ctx) {
     remember();
     rows.clear();
     clear(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty", text: "Loading…" })));
-    refresh({ supersede: true });
+    refresh({ supersede: true, withStats: false });
   }
 
   // The tab, page and page size live in the address too (a reload keeps them); replaceState
@@ -182,14 +182,15 @@ export async function render(root, ctx) {
    * Reloads the page of sessions. The 5 s poll and the event stream never start a second one
    * while one runs (they ask for one more after it); a change of tab, page or page size does
    * (`supersede`), and the older answer is then dropped. The statistics load beside it: the
-   * list never waits for them. A change of tab or page does not change them, so it does not
-   * reload them either (their two requests would compete with the list's on the manager).
+   * list never waits for them. A change of tab, page or page size does not change them, so it
+   * does not reload them either (`withStats`: their two requests would compete with the
+   * list's on the manager); a poll, an event or a Retry does.
    */
-  function refresh({ supersede = false } = {}) {
+  function refresh({ supersede = false, withStats = true } = {}) {
     if (running && !supersede) { again = true; return running; }
     seq += 1;
     const mine = seq;
-    if (!supersede) refreshStats();
+    if (withStats) refreshStats();
     const job = loadList(mine).catch((e) => {
       console.error(e);
       if (alive && mine === seq) { if (state.loaded) { listError = e; updateErrorLine(); } else showLoadError(e); }
@@ -241,7 +242,7 @@ export async function render(root, ctx) {
     const focused = active && pagerArea.contains(active) ? active.getAttribute("aria-label") : null;
     clear(pagerArea, pager({
       page: state.page, pageSize: state.pageSize, total, label: "Session pages",
-      onPage: (p) => { state.page = p; remember(); refresh({ supersede: true }); },
+      onPage: (p) => { state.page = p; remember(); refresh({ supersede: true, withStats: false }); },
     }));
     if (focused) {
       const buttons = [...pagerArea.querySelectorAll("button")].filter((b) => !b.disabled);
