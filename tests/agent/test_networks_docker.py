@@ -30,7 +30,7 @@ from backendai.agent.backends.docker_wire import BRIDGE_NAME_OPTION
 from backendai.agent.backends.protocol import ContainerSpec
 from backendai.agent.layout import LABEL_NETWORK
 from backendai.agent.main import create_app
-from backendai.agent.networks import SessionNetworks
+from backendai.agent.networks import SessionNetworks, host_routes
 from backendai.agent.server import CONTEXT_KEY
 from backendai.agent.settings import AgentSettings
 from backendai.common.agent_protocol import LABEL_AGENT_ID
@@ -318,10 +318,10 @@ async def test_kernels_keep_their_networks_across_a_restart_and_leftovers_go(
 async def test_two_agents_filling_one_pool_at_once_share_it_out(short_dir: Path) -> None:
     """Two agents on one engine, creating at the same moment from the same small pool: every
     create ends with a subnet of its own, the losers of a race retrying with another."""
-    pool = f"10.213.{random.randrange(100, 200)}.0/26"  # 8 subnets of /29
     ids = [f"test-{uuid.uuid4().hex[:12]}" for _ in range(2)]
     backend = DockerBackend()
     try:
+        pool = await unused_block(backend)  # 8 subnets of /29
         agents = [
             SessionNetworks(
                 make_settings(short_dir, id=agent_id, network_pool=pool, network_prefix=29),
@@ -340,6 +340,19 @@ async def test_two_agents_filling_one_pool_at_once_share_it_out(short_dir: Path)
         for agent_id in ids:
             await remove_containers(agent_id)
         await backend.close()
+
+
+async def unused_block(backend: DockerBackend) -> str:
+    """A /26 that no network on the engine overlaps. Outside the default pool (10.213.0.0/16)
+    on purpose: the agents of other tests pick their subnets from it at random, and one left
+    inside the block made the test fail with the pool exhausted."""
+    taken = [IPv4Network(s, strict=False) for n in await backend.list_networks({})
+             for s in n.subnets] + host_routes()  # fmt: skip
+    for _ in range(100):
+        block = IPv4Network(f"10.212.{random.randrange(256)}.{random.randrange(4) * 64}/26")
+        if not any(block.overlaps(t) for t in taken):
+            return str(block)
+    raise AssertionError("no unused /26 in 10.212.0.0/16")
 
 
 async def our_networks(agent_id: str) -> set[str]:
