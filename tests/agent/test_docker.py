@@ -325,3 +325,46 @@ async def test_logs_answer_the_tail_of_a_big_log(settings: AgentSettings) -> Non
     assert text.startswith("[earlier output omitted]\n")
     assert len(text) <= LOG_MAX_CHARS + 100
     assert text.rstrip("\n").endswith("line 039999 " + "x" * 80)
+
+
+async def test_stats_read_cgroup_files_without_asking_docker_each_time(
+    settings: AgentSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat samples every running container: after the first sample, a container's
+    counters come from its cgroup files alone, and a restart (a new process) is followed."""
+    async with aiodocker.Docker() as docker:
+        container = await docker.containers.run(
+            {
+                "Image": IMAGE,
+                "Cmd": ["python3", "-c", "import time; time.sleep(300)"],
+                "Labels": {LABEL_AGENT_ID: settings.id},
+            }
+        )
+        backend = DockerBackend()
+        asked: list[str] = []
+        real = backend._docker.containers.container
+
+        def counted(container_id: str, **kwargs: Any) -> Any:
+            asked.append(container_id)
+            return real(container_id, **kwargs)
+
+        monkeypatch.setattr(backend._docker.containers, "container", counted)
+        try:
+            first = await backend.stats(container.id)
+            if not asked or container.id not in backend._pids:
+                pytest.skip("this host's cgroup files are not visible to the agent")
+            for _ in range(5):
+                later = await backend.stats(container.id)
+            assert len(asked) == 1
+            assert int(later["cpu_used"]["current"]) >= int(first["cpu_used"]["current"])
+            old_pid = backend._pids[container.id]
+            await container.restart(timeout=0)
+            restarted = await backend.stats(container.id)
+            assert len(asked) == 2 and backend._pids[container.id] != old_pid
+            assert int(restarted["mem"]["current"]) > 0
+            await backend.destroy(container.id)
+            assert container.id not in backend._pids
+        finally:
+            with contextlib.suppress(aiodocker.DockerError):
+                await container.delete(force=True)
+            await backend.close()

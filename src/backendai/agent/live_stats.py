@@ -1,7 +1,7 @@
 """Live counters of running kernels for the heartbeat: what the web UI shows as "used".
 
 Each heartbeat samples every running container (from its cgroup files where this host's are
-visible; one Docker call for its process id), and adds ``cpu_util``: the CPU time spent since
+visible; Docker is asked for its process id once, then again only after a restart), and adds ``cpu_util``: the CPU time spent since
 the previous sample over the time between them, in percent of one core, as Backend.AI's
 ``live_stat`` has it. Sampling is bounded (a few at a time, a short timeout each) so that a
 slow Docker Engine delays the heartbeat by little, and a kernel that could not be read is

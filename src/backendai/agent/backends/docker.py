@@ -60,6 +60,7 @@ def is_local(docker_host: str) -> bool:
 
 LOG_TAIL_LINES = 10_000
 LOG_MAX_CHARS = 2**20
+MAX_KNOWN_PIDS = 4096
 
 
 class DockerBackend:
@@ -69,6 +70,10 @@ class DockerBackend:
         # Limits written to cgroup files but not yet recorded with the Engine, per container.
         self._unrecorded: dict[str, Limits] = {}
         self._recording: dict[str, asyncio.Task[None]] = {}
+        # The process id of each container sampled, so that a heartbeat's sample is a read of
+        # cgroup files, not a Docker call per container. A stale one is harmless: the cgroup
+        # check refuses a process that is not the container's any more, and it is asked again.
+        self._pids: dict[str, int] = {}
 
     @contextlib.contextmanager
     def _errors(self, what: str, container_id: str = "") -> Any:
@@ -101,6 +106,7 @@ class DockerBackend:
 
     async def destroy(self, container_id: str) -> None:
         self._forget_limits(container_id)
+        self._pids.pop(container_id, None)
         with contextlib.suppress(ContainerNotFound), self._errors("remove", container_id):
             await self._docker.containers.container(container_id).delete(force=True, v=True)
 
@@ -183,12 +189,19 @@ class DockerBackend:
         return records
 
     async def stats(self, container_id: str) -> Stats:
+        known = self._pids.get(container_id)
+        if known is not None and (direct := read_stats(container_id, known)) is not None:
+            return direct
         with self._errors("read stats", container_id):
             data = await self._docker.containers.container(container_id).show()
         pid = int((data.get("State") or {}).get("Pid") or 0)
         direct = read_stats(container_id, pid)  # the cgroup files, when this host's are visible
         if direct is not None:
+            if len(self._pids) >= MAX_KNOWN_PIDS:  # containers removed behind our back
+                self._pids.clear()
+            self._pids[container_id] = pid
             return direct
+        self._pids.pop(container_id, None)
         # one-shot: a single sample instead of waiting ~1 s for a second one (Docker 20.10 may
         # still wait for its collector's tick); aiodocker's stats() has no such parameter.
         with self._errors("read stats", container_id):
