@@ -266,6 +266,12 @@ async def test_scaling_group_associations_with_groups_and_keypairs(world: Tenant
     body = await world.gql("superadmin", q, {"scaling_group": "team", "user_group": group})
     assert body["data"]["associate_scaling_group_with_user_group"]["ok"] is True
     assert (await create_session(world, "bob", "sess-t1", scalingGroup="team"))[0] == 201
+    # The association is listed with the group (the web UI's resource-group dialog reads it).
+    listed = "query($id: UUID!) { group(id: $id) { scaling_groups } }"
+    body = await world.gql("superadmin", listed, {"id": group})
+    assert body["data"]["group"]["scaling_groups"] == ["team"]
+    body = await world.gql("bob", "query { groups { name scaling_groups } }")
+    assert {"name": "default", "scaling_groups": ["team"]} in body["data"]["groups"]
     q = (
         "mutation($scaling_group: String!, $user_group: String!) {\n"
         "    disassociate_scaling_group_with_user_group(\n"
@@ -274,6 +280,8 @@ async def test_scaling_group_associations_with_groups_and_keypairs(world: Tenant
     )
     body = await world.gql("superadmin", q, {"scaling_group": "team", "user_group": group})
     assert body["data"]["disassociate_scaling_group_with_user_group"]["ok"] is True
+    body = await world.gql("superadmin", listed, {"id": group})
+    assert body["data"]["group"]["scaling_groups"] == []
     assert (await create_session(world, "bob", "sess-t2", scalingGroup="team"))[0] == 403
     q = (
         "mutation($scaling_group: String!, $access_key: String!) {"

@@ -15,7 +15,7 @@ from backendai.common.errors import DomainNotFound, GroupNotFound
 from backendai.common.vfolders import format_host_grants
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
-from backendai.manager.db.models import Domain, Group, ScalingGroupForDomain
+from backendai.manager.db.models import Domain, Group, ScalingGroupForDomain, ScalingGroupForGroup
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import JSONString
 
@@ -62,9 +62,10 @@ class GroupNode:
     allowed_vfolder_hosts: list[str]
     integration_id: str | None
     resource_policy: str | None
+    scaling_groups: list[str]
 
     @staticmethod
-    def build(g: Group) -> GroupNode:
+    def build(g: Group, scaling_groups: list[str]) -> GroupNode:
         return GroupNode(
             id=g.id,
             name=g.name,
@@ -77,6 +78,7 @@ class GroupNode:
             allowed_vfolder_hosts=format_host_grants(g.allowed_vfolder_hosts),
             integration_id=g.integration_id,
             resource_policy=g.resource_policy,
+            scaling_groups=scaling_groups,
         )
 
 
@@ -91,6 +93,19 @@ async def _domain_nodes(ctx: GQLContext, domains: Sequence[Domain]) -> list[Doma
     for domain, scaling_group in rows:
         groups[domain].append(scaling_group)
     return [DomainNode.build(d, groups[d.name]) for d in domains]
+
+
+async def group_nodes(ctx: GQLContext, groups: Sequence[Group]) -> list[GroupNode]:
+    """The groups as nodes, with the resource groups associated with each read in one query."""
+    found: dict[uuid.UUID, list[str]] = defaultdict(list)
+    rows = await ctx.db.execute(
+        sa.select(ScalingGroupForGroup.group, ScalingGroupForGroup.scaling_group)
+        .where(ScalingGroupForGroup.group.in_([g.id for g in groups]))
+        .order_by(ScalingGroupForGroup.scaling_group)
+    )
+    for group_id, scaling_group in rows:
+        found[group_id].append(scaling_group)
+    return [GroupNode.build(g, found[g.id]) for g in groups]
 
 
 async def resolve_domain(info: Info[GQLContext, None], name: str | None = None) -> DomainNode:
@@ -130,7 +145,7 @@ async def resolve_group(
     if group is None:
         missing = GroupNotFound(f"No group {id} that you may see.")
         raise authz.absent(ctx.principal, Resource.GROUP, Action.READ, missing)
-    return GroupNode.build(group)
+    return (await group_nodes(ctx, [group]))[0]
 
 
 async def resolve_groups(
@@ -140,7 +155,7 @@ async def resolve_groups(
     q = _groups(ctx, Action.LIST, domain_name).order_by(Group.name)
     if is_active is not None:
         q = q.where(Group.is_active.is_(is_active))
-    return [GroupNode.build(g) for g in ctx.charge((await ctx.db.execute(q)).scalars().all())]
+    return await group_nodes(ctx, ctx.charge((await ctx.db.execute(q)).scalars().all()))
 
 
 async def domain_node(ctx: GQLContext, name: str) -> DomainNode:

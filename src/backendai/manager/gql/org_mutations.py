@@ -14,7 +14,7 @@ from strawberry.types import Info
 from backendai.common.identity import DomainProps, GroupProps, ModifyDomainProps, ModifyGroupProps
 from backendai.manager.db.models import Group
 from backendai.manager.gql.context import GQLContext
-from backendai.manager.gql.domains import DomainNode, GroupNode, domain_node
+from backendai.manager.gql.domains import DomainNode, GroupNode, domain_node, group_nodes
 from backendai.manager.gql.identity_mutations import SUCCESS, fresh, manager_of
 from backendai.manager.gql.mutating import props_of
 from backendai.manager.gql.scalars import JSONString
@@ -120,7 +120,7 @@ class PurgeGroup:
 async def _group_node(ctx: GQLContext, gid: uuid.UUID) -> GroupNode:
     group = await ctx.db.scalar(sa.select(Group).where(Group.id == gid))
     assert group is not None
-    return GroupNode.build(group)
+    return (await group_nodes(ctx, [group]))[0]
 
 
 @strawberry.type

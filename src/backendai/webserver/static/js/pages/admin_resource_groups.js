@@ -17,7 +17,7 @@ const LIST = `query {
     scheduler_opts wsproxy_addr agent_count_by_status agent_total_resource_slots_by_status }
 }`;
 const DOMAINS = "query { domains { name scaling_groups } }";
-const GROUPS = "query { groups { id name domain_name } }";
+const GROUPS = "query { groups { id name domain_name scaling_groups } }";
 
 async function mutate(query, variables, field) {
   const data = await gql(query, variables);
@@ -196,62 +196,47 @@ export async function render(root, ctx) {
     clear(content,
       h("p", { class: "muted", text: "Users start sessions in the active resource groups associated with their domain, their group (project) or their keypair." }),
       h("h3", { text: "Domains" }),
-      domains.status === "fulfilled" ? domainList(group, domains.value.domains || []) : errorBox(domains.reason),
+      domains.status === "fulfilled" ? checklist(group, domains.value.domains || [], DOMAIN_KIND) : errorBox(domains.reason),
       h("h3", { text: "Groups (projects)" }),
-      groups.status === "fulfilled" ? groupForm(group, groups.value.groups || []) : errorBox(groups.reason));
+      groups.status === "fulfilled" ? checklist(group, groups.value.groups || [], GROUP_KIND) : errorBox(groups.reason));
   }
 
-  function domainList(group, domains) {
-    if (!domains.length) return h("p", { class: "muted", text: "No domain is visible to you." });
-    return h("ul", { class: "infra-checklist" }, domains.map((d) => {
-      const box = h("input", { type: "checkbox", checked: (d.scaling_groups || []).includes(group.name) });
+  // One checkbox per domain or group, ticked where the association exists; a change is sent
+  // at once and undone on the screen when the server refuses it.
+  function checklist(group, items, kind) {
+    if (!items.length) return h("p", { class: "muted", text: `No ${kind.noun} is visible to you.` });
+    return h("ul", { class: "infra-checklist" }, items.map((item) => {
+      const box = h("input", { type: "checkbox", checked: (item.scaling_groups || []).includes(group.name) });
+      const label = kind.label(item);
       box.addEventListener("change", async () => {
         const on = box.checked;
         box.disabled = true;
         try {
-          const op = on ? "associate_scaling_group_with_domain" : "disassociate_scaling_group_with_domain";
-          await mutate(`mutation($scaling_group: String!, $domain: String!) {
-            ${op}(scaling_group: $scaling_group, domain: $domain) { ok msg } }`,
-          { scaling_group: group.name, domain: d.name }, op);
-          toast(on ? `The domain ${d.name} may use ${group.name}.` : `The domain ${d.name} no longer uses ${group.name}.`, "success");
+          const op = `${on ? "associate" : "disassociate"}_scaling_group_with_${kind.op}`;
+          await mutate(`mutation($scaling_group: String!, $target: ${kind.type(on)}) {
+            ${op}(scaling_group: $scaling_group, ${kind.op}: $target) { ok msg } }`,
+          { scaling_group: group.name, target: kind.key(item) }, op);
+          toast(on ? `The ${label} may use ${group.name}.` : `The ${label} no longer uses ${group.name}.`, "success");
         } catch (e) {
           box.checked = !on;
-          toast(`The domain ${d.name} was not changed: ${messageOf(e)}`, "error", 12000);
+          toast(`The ${label} was not changed: ${messageOf(e)}`, "error", 12000);
         } finally {
           box.disabled = false;
         }
       });
-      return h("li", {}, h("label", { class: "check" }, box, `Domain ${d.name}`));
+      return h("li", {}, h("label", { class: "check" }, box, label[0].toUpperCase() + label.slice(1)));
     }));
   }
 
-  function groupForm(group, groups) {
-    if (!groups.length) return h("p", { class: "muted", text: "No group is visible to you." });
-    const select = h("select", {}, groups.map((g) => h("option", { value: g.id, text: `${g.name} (${g.domain_name})` })));
-    const status = h("p", { class: "muted", role: "status" });
-    const run = async (associate) => {
-      const chosen = groups.find((g) => g.id === select.value);
-      const op = associate ? "associate_scaling_group_with_user_group" : "disassociate_scaling_group_with_user_group";
-      const type = associate ? "UUID!" : "String!";
-      try {
-        await mutate(`mutation($scaling_group: String!, $user_group: ${type}) {
-          ${op}(scaling_group: $scaling_group, user_group: $user_group) { ok msg } }`,
-        { scaling_group: group.name, user_group: chosen.id }, op);
-        status.textContent = associate
-          ? `The group ${chosen.name} may use ${group.name}.`
-          : `The group ${chosen.name} is no longer associated with ${group.name}.`;
-      } catch (e) {
-        status.textContent = "";
-        toast(`The group ${chosen.name} was not changed: ${messageOf(e)}`, "error", 12000);
-      }
-    };
-    return h("div", {},
-      field("Group", select, "The server does not list which groups a resource group has; associating twice is harmless."),
-      h("div", { class: "row" },
-        h("button", { type: "button", text: "Associate with group", on: { click: () => run(true) } }),
-        h("button", { type: "button", text: "Disassociate from group", on: { click: () => run(false) } })),
-      status);
-  }
+  const DOMAIN_KIND = {
+    noun: "domain", op: "domain", key: (d) => d.name, type: () => "String!",
+    label: (d) => `domain ${d.name}`,
+  };
+  // The client's wire types: associate takes a UUID!, disassociate a String!.
+  const GROUP_KIND = {
+    noun: "group", op: "user_group", key: (g) => g.id, type: (on) => (on ? "UUID!" : "String!"),
+    label: (g) => `group ${g.name} (${g.domain_name})`,
+  };
 
   clear(body, h("p", { class: "loading", role: "status", text: "Loading…" }));
   await load();
