@@ -131,3 +131,22 @@ def test_duplicate_email_is_refused_by_name(cli: Runner, live_server: LiveServer
     assert "A user with the email demo@example.com already exists." in r.stdout + r.stderr
     r = cli("admin", "users", "add", "nosuch", f"{unique('x')}@example.com", "pw", env=su)
     assert r.returncode != 0 and "There is no domain named 'nosuch'." in r.stdout + r.stderr
+
+
+def test_list_filter_and_order_expressions(cli: Runner, live_server: LiveServer) -> None:
+    """``--filter`` and ``--order`` reach the server and are applied (they were ignored)."""
+    su = api_env(live_server, "superadmin")
+    tag = unique("flt")
+    for name in ("b", "a", "c"):
+        r = cli("admin", "users", "add", "default", f"{tag}-{name}@example.com", "PASS-word-1",
+                env=su)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = cli("admin", "users", "--filter", f'email like "{tag}-%" & email != "{tag}-b@example.com"',
+            "--order", "-email", env=su)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    listed = list(dict.fromkeys(re.findall(rf"{tag}-\w@example\.com", r.stdout)))  # email, username
+    assert listed == [f"{tag}-c@example.com", f"{tag}-a@example.com"], r.stdout
+    assert "demo@example.com" not in r.stdout
+    r = cli("admin", "users", "--filter", "password == 1", env=su)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "unknown field 'password'" in out, out

@@ -19,6 +19,7 @@ from backendai.common.statuses import AgentStatus, SessionStatus
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Agent, Kernel
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
+from backendai.manager.gql.list_filters import Field, Kind, filtered
 from backendai.manager.gql.scalars import BigInt, JSONString
 from backendai.manager.lifecycle import OCCUPYING_STATUSES
 from backendai.manager.scheduler.snapshot import occupancy
@@ -144,6 +145,22 @@ async def resolve_agent(info: Info[GQLContext, None], agent_id: str) -> AgentNod
     return (await _nodes(ctx, [agent]))[0]
 
 
+# What ``filter`` and ``order`` may name.
+AGENT_FIELDS = {
+    "id": Field(Agent.id),
+    "status": Field(Agent.status, Kind.ENUM, AgentStatus),
+    "status_changed": Field(Agent.status_changed, Kind.DATETIME),
+    "region": Field(Agent.region),
+    "scaling_group": Field(Agent.scaling_group),
+    "schedulable": Field(Agent.schedulable, Kind.BOOL),
+    "addr": Field(Agent.addr),
+    "first_contact": Field(Agent.first_contact, Kind.DATETIME),
+    "lost_at": Field(Agent.lost_at, Kind.DATETIME),
+    "version": Field(Agent.version),
+    "architecture": Field(Agent.architecture),
+}
+
+
 async def resolve_agent_list(
     info: Info[GQLContext, None],
     limit: int,
@@ -155,9 +172,11 @@ async def resolve_agent_list(
 ) -> AgentList:
     ctx = info.context
     limit, offset = page(limit, offset)
-    q = _query(ctx, status, scaling_group)
+    q, ordered = filtered(
+        _query(ctx, status, scaling_group), AGENT_FIELDS, filter, order, (Agent.id,)
+    )
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    rows = list(await ctx.db.scalars(q.order_by(Agent.id).limit(limit).offset(offset)))
+    rows = list(await ctx.db.scalars(ordered.limit(limit).offset(offset)))
     return AgentList(items=await _nodes(ctx, list(ctx.charge(rows))), total_count=total or 0)
 
 

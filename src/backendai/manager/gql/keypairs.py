@@ -25,6 +25,7 @@ from backendai.manager.db.models import (
     User,
 )
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
+from backendai.manager.gql.list_filters import Field, Kind, filtered
 
 _LIVE = [s for s in SessionStatus if s not in (SessionStatus.TERMINATED, SessionStatus.CANCELLED)]
 
@@ -134,6 +135,21 @@ async def resolve_keypair(
     return (await _nodes(ctx, [row]))[0]
 
 
+# What ``filter`` and ``order`` may name: what the list shows (never the secret or SSH keys).
+KEYPAIR_FIELDS = {
+    "access_key": Field(KeyPair.access_key),
+    "user_id": Field(KeyPair.user_id),
+    "is_active": Field(KeyPair.is_active, Kind.BOOL),
+    "is_admin": Field(KeyPair.is_admin, Kind.BOOL),
+    "resource_policy": Field(KeyPair.resource_policy),
+    "rate_limit": Field(KeyPair.rate_limit, Kind.INT),
+    "num_queries": Field(KeyPair.num_queries, Kind.INT),
+    "created_at": Field(KeyPair.created_at, Kind.DATETIME),
+    "modified_at": Field(KeyPair.modified_at, Kind.DATETIME),
+    "last_used": Field(KeyPair.last_used, Kind.DATETIME),
+}
+
+
 async def resolve_keypair_list(
     info: Info[GQLContext, None],
     limit: int,
@@ -149,12 +165,11 @@ async def resolve_keypair_list(
     q = _scope(ctx, Action.LIST, domain_name, email)
     if is_active is not None:
         q = q.where(KeyPair.is_active.is_(is_active))
+    q, ordered = filtered(
+        q, KEYPAIR_FIELDS, filter, order, (KeyPair.created_at, KeyPair.access_key)
+    )
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    rows = (
-        await ctx.db.execute(
-            q.order_by(KeyPair.created_at, KeyPair.access_key).limit(limit).offset(offset)
-        )
-    ).all()
+    rows = (await ctx.db.execute(ordered.limit(limit).offset(offset))).all()
     return KeyPairList(items=await _nodes(ctx, ctx.charge(rows)), total_count=total or 0)
 
 

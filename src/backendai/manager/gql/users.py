@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from strawberry.types import Info
 
 from backendai.common.errors import UserNotFound
-from backendai.common.statuses import UserStatus
+from backendai.common.statuses import UserRole, UserStatus
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import (
@@ -23,6 +23,7 @@ from backendai.manager.db.models import (
     User,
 )
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
+from backendai.manager.gql.list_filters import Field, Kind, filtered
 
 
 @strawberry.type
@@ -118,6 +119,24 @@ async def resolve_user_from_uuid(
     return await _one(info.context, domain_name, User.uuid == user_id, str(user_id))
 
 
+# What ``filter`` and ``order`` may name: what the list shows (never the password's hash).
+USER_FIELDS = {
+    "uuid": Field(User.uuid, Kind.UUID),
+    "email": Field(User.email),
+    "username": Field(User.username),
+    "full_name": Field(User.full_name),
+    "description": Field(User.description),
+    "role": Field(User.role, Kind.ENUM, UserRole),
+    "status": Field(User.status, Kind.ENUM, UserStatus),
+    "status_info": Field(User.status_info),
+    "need_password_change": Field(User.need_password_change, Kind.BOOL),
+    "domain_name": Field(User.domain_name),
+    "resource_policy": Field(User.resource_policy),
+    "created_at": Field(User.created_at, Kind.DATETIME),
+    "modified_at": Field(User.modified_at, Kind.DATETIME),
+}
+
+
 async def resolve_user_list(
     info: Info[GQLContext, None],
     limit: int,
@@ -143,12 +162,9 @@ async def resolve_user_list(
     elif is_active is not None:
         active = User.status == UserStatus.ACTIVE
         q = q.where(active if is_active else sa.not_(active))
+    q, ordered = filtered(q, USER_FIELDS, filter, order, (User.created_at, User.email))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    users = (
-        (await ctx.db.execute(q.order_by(User.created_at, User.email).limit(limit).offset(offset)))
-        .scalars()
-        .all()
-    )
+    users = (await ctx.db.execute(ordered.limit(limit).offset(offset))).scalars().all()
     return UserList(items=await _nodes(ctx, ctx.charge(users)), total_count=total or 0)
 
 

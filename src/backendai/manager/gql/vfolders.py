@@ -11,10 +11,11 @@ import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
-from backendai.common.errors import InvalidRequest
+from backendai.common.statuses import VFolderOwnership, VFolderPermission, VFolderUsageMode
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Group, KeyPair, User, VFolder
 from backendai.manager.gql.context import GQLContext, page
+from backendai.manager.gql.list_filters import Field, Kind, filtered
 from backendai.manager.gql.scalars import BigInt
 
 
@@ -59,6 +60,28 @@ def _node(f: VFolder, email: str | None, group_name: str | None) -> VFolderNode:
     )  # fmt: skip
 
 
+# What ``filter`` and ``order`` may name: the list's columns, with the owner's email and the
+# group's name it shows.
+VFOLDER_FIELDS = {
+    "id": Field(VFolder.id, Kind.UUID),
+    "name": Field(VFolder.name),
+    "host": Field(VFolder.host),
+    "usage_mode": Field(VFolder.usage_mode, Kind.ENUM, VFolderUsageMode),
+    "permission": Field(VFolder.permission, Kind.ENUM, VFolderPermission),
+    "ownership_type": Field(VFolder.ownership_type, Kind.ENUM, VFolderOwnership),
+    "max_files": Field(VFolder.max_files, Kind.INT),
+    "max_size": Field(VFolder.max_size, Kind.INT),
+    "num_files": Field(VFolder.num_files, Kind.INT),
+    "cur_size": Field(VFolder.cur_size, Kind.INT),
+    "cloneable": Field(VFolder.cloneable, Kind.BOOL),
+    "status": Field(VFolder.status),
+    "created_at": Field(VFolder.created_at, Kind.DATETIME),
+    "last_used": Field(VFolder.last_used, Kind.DATETIME),
+    "user_email": Field(User.email),
+    "group_name": Field(Group.name),
+}
+
+
 async def resolve_vfolder_list(
     info: Info[GQLContext, None],
     limit: int,
@@ -69,8 +92,6 @@ async def resolve_vfolder_list(
     order: str | None = None,
 ) -> VFolderList:
     ctx = info.context
-    if filter or order:
-        raise InvalidRequest("--filter and --order expressions are not supported yet.")
     limit, offset = page(limit, offset)
     q = (
         sa.select(VFolder, User.email, Group.name)
@@ -83,12 +104,9 @@ async def resolve_vfolder_list(
     if access_key is not None:
         owner = sa.select(KeyPair.user).where(KeyPair.access_key == access_key)
         q = q.where(VFolder.user.in_(owner))
+    q, ordered = filtered(q, VFOLDER_FIELDS, filter, order, (VFolder.created_at.desc(), VFolder.id))
     total = await ctx.db.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
-    rows = (
-        await ctx.db.execute(
-            q.order_by(VFolder.created_at.desc(), VFolder.id).limit(limit).offset(offset)
-        )
-    ).all()
+    rows = (await ctx.db.execute(ordered.limit(limit).offset(offset))).all()
     items = [_node(f, email, gname) for f, email, gname in ctx.charge(rows)]
     return VFolderList(items=items, total_count=total or 0)
 

@@ -1,5 +1,6 @@
 // "Users" (admins): the users the server lets the caller see, paged on the server
-// (user_list(limit, offset, status)); add, edit, deactivate and delete through GraphQL.
+// (user_list(limit, offset, status, filter)), found by part of an email or name; add, edit,
+// deactivate and delete through GraphQL.
 // A domain admin sees and manages its own domain's users (the server's rule, not ours).
 import { gql } from "../api.js";
 import { clear, confirmDialog, errorBox, h, messageOf, pager, table, toast } from "../dom.js";
@@ -9,11 +10,18 @@ const PAGE_SIZE = 20;
 const FIELDS = "email username full_name role status domain_name need_password_change groups { id name }";
 const STATUSES = ["active", "inactive", "deleted", "before-verification"];
 
+// The server's filter expression for a search box: the text in the email, username or full
+// name, any case, never a wildcard (icontains); JSON.stringify quotes it as the filter wants.
+export function searchFilter(text) {
+  const quoted = JSON.stringify(text);
+  return ["email", "username", "full_name"].map((f) => `${f} icontains ${quoted}`).join(" | ");
+}
+
 export async function render(root, ctx) {
-  const state = { page: 0, status: ctx.params.get("status") || "", email: "" };
+  const state = { page: 0, status: ctx.params.get("status") || "", search: "" };
   const statusSel = select([["", "All"], ...STATUSES.map((s) => [s, s])], state.status);
   statusSel.id = "users-status";
-  const find = h("input", { type: "search", id: "users-find", placeholder: "someone@example.com", spellcheck: "false" });
+  const find = h("input", { type: "search", id: "users-find", placeholder: "part of an email or a name", spellcheck: "false" });
   const content = h("div", {});
   root.append(
     h("h1", { text: "Users" }),
@@ -21,36 +29,25 @@ export async function render(root, ctx) {
       h("button", { type: "button", class: "primary", text: "Add user", on: { click: () => addUser(ctx, load) } }),
       h("span", { class: "spacer" }),
       h("label", { for: "users-status", text: "Status" }), statusSel,
-      h("form", { class: "row", on: { submit: (ev) => { ev.preventDefault(); state.email = find.value.trim(); state.page = 0; load(); } } },
-        h("label", { for: "users-find", text: "Find by email" }), find,
+      h("form", { class: "row", on: { submit: (ev) => { ev.preventDefault(); state.search = find.value.trim(); state.page = 0; load(); } } },
+        h("label", { for: "users-find", text: "Find users" }), find,
         h("button", { type: "submit", text: "Find" }))),
     content);
   statusSel.addEventListener("change", () => { state.status = statusSel.value; state.page = 0; load(); });
-  find.addEventListener("search", () => { if (!find.value) { state.email = ""; load(); } });
+  find.addEventListener("search", () => { if (!find.value) { state.search = ""; state.page = 0; load(); } });
 
   async function load() {
     clear(content, h("p", { class: "loading", role: "status", text: "Loading…" }));
     let items;
     let total;
     try {
-      if (state.email) {
-        // The server filters users by status and group, not by text: an email is looked up
-        // exactly (user(email)), which the server answers for users the caller may see.
-        try {
-          const data = await gql(`query($email: String) { user(email: $email) { ${FIELDS} } }`, { email: state.email });
-          items = [data.user];
-        } catch (e) {
-          if (!/No user/.test(messageOf(e))) throw e;
-          items = [];
-        }
-        total = items.length;
-      } else {
-        const data = await gql(`query($limit: Int!, $offset: Int!, $status: String) {
-          user_list(limit: $limit, offset: $offset, status: $status) { total_count items { ${FIELDS} } } }`,
-        { limit: PAGE_SIZE, offset: state.page * PAGE_SIZE, status: state.status || null });
-        items = data.user_list.items;
-        total = data.user_list.total_count;
-      }
+      const data = await gql(`query($limit: Int!, $offset: Int!, $status: String, $filter: String) {
+        user_list(limit: $limit, offset: $offset, status: $status, filter: $filter, order: "email") {
+          total_count items { ${FIELDS} } } }`,
+      { limit: PAGE_SIZE, offset: state.page * PAGE_SIZE, status: state.status || null,
+        filter: state.search ? searchFilter(state.search) : null });
+      items = data.user_list.items;
+      total = data.user_list.total_count;
     } catch (e) {
       clear(content, errorBox(e, load));
       return;
@@ -64,9 +61,9 @@ export async function render(root, ctx) {
         { label: "Domain", cell: (u) => u.domain_name },
         { label: "Groups", cell: (u) => (u.groups || []).map((g) => g.name).join(", ") || "-" },
         { label: "Actions", class: "actions", cell: (u) => actions(ctx, u, load) },
-      ], items, { caption: state.email ? `Users with the email ${state.email}` : "Users", empty: "No users match.",
+      ], items, { caption: state.search ? `Users matching "${state.search}"` : "Users", empty: "No users match.",
         rowAttrs: (u) => ({ dataset: { userEmail: u.email, status: u.status } }) }),
-      state.email ? null : pager({ page: state.page, pageSize: PAGE_SIZE, total, label: "User pages",
+      pager({ page: state.page, pageSize: PAGE_SIZE, total, label: "User pages",
         onPage: (p) => { state.page = p; load(); } }));
   }
   await load();

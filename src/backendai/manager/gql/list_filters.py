@@ -1,0 +1,369 @@
+"""The ``filter`` and ``order`` expressions of the paged lists (``--filter``/``--order`` of the
+official client's ``admin users|keypairs|agents|sessions|vfolders``), in Backend.AI's syntax.
+
+A filter compares named fields with values and combines the comparisons::
+
+    email ilike "%@example.com" & (role == "admin" | status != "active")
+    created_at >= "2026-11-01T00:00:00Z" & !(name in ["a", "b"])
+
+Operators: ``== != > >= < <= like ilike contains in is isnot``, and ours ``icontains`` (the
+text, any case, with no wildcards: what a search box wants); values: "strings" (JSON
+escapes), numbers, ``null``, ``true``, ``false`` and ``[arrays]``. ``!`` binds tightest, then
+``&``, then ``|``. An order is a comma-separated list of fields, each with an optional ``+``
+(ascending, the default) or ``-`` (descending)::
+
+    -created_at, email
+
+Only the fields a list names can be used: each list shows what it shows, and a filter must not
+reach a column it hides (a password hash, a secret key) through the answers of comparisons.
+Values are converted to the field's type here, so a bad one is a clear 400 instead of an error
+of the database. The parser is a small hand-written one with bounds on the length, the depth of
+nesting and the number of terms: a request cannot make it recurse or build without limit.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from backendai.common.errors import InvalidRequest
+
+MAX_LENGTH = 4096
+MAX_DEPTH = 32
+MAX_TERMS = 100
+MAX_ARRAY = 500
+MAX_ORDER_FIELDS = 10
+
+
+class Kind(enum.Enum):
+    STR = "a string"
+    INT = "a number"
+    BOOL = "a boolean"
+    DATETIME = "a date and time"
+    UUID = "a UUID"
+    ENUM = "an enum value"
+
+
+@dataclass(frozen=True)
+class Field:
+    column: Any  # a column or a labelled expression SQLAlchemy can compare and order by
+    kind: Kind = Kind.STR
+    enum_cls: type[enum.Enum] | None = None
+
+
+Fields = Mapping[str, Field]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+      | (?P<op>==|!=|>=|<=|>|<)
+      | (?P<punct>[&|!()\[\],+-])
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+_WORD_OPS = {"like", "ilike", "contains", "icontains", "in", "is", "isnot"}
+_ATOMS = {"null": None, "true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # string | number | op | punct | name | end
+    text: str
+    at: int  # 1-based position in the expression, for the messages
+
+
+def _tokens(text: str, what: str) -> list[_Token]:
+    if len(text) > MAX_LENGTH:
+        raise InvalidRequest(
+            f"The {what} expression is {len(text)} characters long; at most {MAX_LENGTH}."
+        )
+    found: list[_Token] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None or m.lastgroup is None:
+            start = pos + len(text[pos:]) - len(text[pos:].lstrip())
+            raise InvalidRequest(
+                f"The {what} expression has {text[start]!r} at position {start + 1}, "
+                "which is not part of it; quote text values with double quotes."
+            )
+        found.append(_Token(m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup) + 1))
+        pos = m.end()
+    found.append(_Token("end", "", len(text) + 1))
+    return found
+
+
+def _fields_list(fields: Fields) -> str:
+    return ", ".join(sorted(fields))
+
+
+class _FilterParser:
+    def __init__(self, text: str, fields: Fields) -> None:
+        self.tokens = _tokens(text, "filter")
+        self.i = 0
+        self.fields = fields
+        self.terms = 0
+
+    def fail(self, message: str) -> InvalidRequest:
+        token = self.tokens[self.i]
+        where = "at the end" if token.kind == "end" else f"at position {token.at}"
+        return InvalidRequest(f"Invalid filter {where}: {message}")
+
+    def peek(self, text: str) -> bool:
+        token = self.tokens[self.i]
+        return token.kind in ("punct", "op") and token.text == text
+
+    def take(self) -> _Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def parse(self) -> ColumnElement[bool]:
+        expr = self.or_expr(0)
+        if self.tokens[self.i].kind != "end":
+            raise self.fail(f"expected & or | before {self.tokens[self.i].text!r}.")
+        return expr
+
+    def or_expr(self, depth: int) -> ColumnElement[bool]:
+        parts = [self.and_expr(depth)]
+        while self.peek("|"):
+            self.take()
+            parts.append(self.and_expr(depth))
+        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+
+    def and_expr(self, depth: int) -> ColumnElement[bool]:
+        parts = [self.unary(depth)]
+        while self.peek("&"):
+            self.take()
+            parts.append(self.unary(depth))
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+    def unary(self, depth: int) -> ColumnElement[bool]:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep.")
+        if self.peek("!"):
+            self.take()
+            return sa.not_(self.unary(depth + 1))
+        if self.peek("("):
+            self.take()
+            inner = self.or_expr(depth + 1)
+            if not self.peek(")"):
+                raise self.fail("expected ')'.")
+            self.take()
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> ColumnElement[bool]:
+        name = self.tokens[self.i]
+        if name.kind != "name":
+            raise self.fail("expected a field name, '!' or '('.")
+        field = self.fields.get(name.text)
+        if field is None:
+            raise self.fail(
+                f"unknown field {name.text!r}; the fields are {_fields_list(self.fields)}."
+            )
+        self.take()
+        op = self.tokens[self.i]
+        if not (op.kind == "op" or (op.kind == "name" and op.text in _WORD_OPS)):
+            raise self.fail(
+                f"expected an operator after {name.text} "
+                "(== != > >= < <= like ilike contains icontains in is isnot)."
+            )
+        self.take()
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.fail(f"more than {MAX_TERMS} comparisons.")
+        at = self.i
+        value = self.value(0)
+        try:
+            return _compare(name.text, field, op.text, value)
+        except InvalidRequest as e:
+            self.i = at
+            raise self.fail(str(e)) from None
+
+    def value(self, depth: int) -> Any:
+        token = self.take()
+        if token.kind == "string":
+            try:
+                return str(json.loads(token.text))
+            except json.JSONDecodeError:
+                self.i -= 1
+                raise self.fail("a string with a bad escape.") from None
+        if token.kind == "number":
+            number = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
+            return number
+        if token.kind == "name" and token.text in _ATOMS:
+            return _ATOMS[token.text]
+        if token.kind == "punct" and token.text == "[" and depth == 0:
+            items: list[Any] = []
+            if self.peek("]"):
+                self.take()
+                return items
+            while True:
+                items.append(self.value(depth + 1))
+                if len(items) > MAX_ARRAY:
+                    raise self.fail(f"an array of more than {MAX_ARRAY} values.")
+                if self.peek("]"):
+                    self.take()
+                    return items
+                if not self.peek(","):
+                    raise self.fail("expected ',' or ']' in the array.")
+                self.take()
+        self.i -= 1
+        raise self.fail(
+            'expected a value: a "string", a number, null, true, false or an array [...].'
+        )
+
+
+def _convert(name: str, field: Field, value: Any) -> Any:
+    """``value`` as the field's type, or a clear refusal."""
+    if value is None:
+        return None
+    kind = field.kind
+    if kind is Kind.BOOL:
+        if isinstance(value, bool):
+            return value
+    elif kind is Kind.INT:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, str):
+        if kind is Kind.STR:
+            return value
+        if kind is Kind.DATETIME:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                raise InvalidRequest(
+                    f'{name} takes a date and time like "2026-11-30T12:00:00Z", not {value!r}.'
+                ) from None
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if kind is Kind.UUID:
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                raise InvalidRequest(f"{name} takes a UUID, not {value!r}.") from None
+        if kind is Kind.ENUM:
+            assert field.enum_cls is not None
+            for member in field.enum_cls:
+                if value.lower() in (str(member.value).lower(), member.name.lower()):
+                    return member
+            known = ", ".join(str(m.value) for m in field.enum_cls)
+            raise InvalidRequest(f"{name} is one of {known}, not {value!r}.")
+    raise InvalidRequest(f"{name} takes {kind.value}, not {json.dumps(value)}.")
+
+
+_ORDERED = {"==", "!=", ">", ">=", "<", "<="}
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "==": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+}
+
+
+def _compare(name: str, field: Field, op: str, value: Any) -> ColumnElement[bool]:
+    column: ColumnElement[Any] = field.column
+    if op in ("is", "isnot"):
+        if not any(value is atom for atom in (None, True, False)):
+            raise InvalidRequest(f"'{op}' takes null, true or false.")
+        if value is not None:
+            value = _convert(name, field, value)
+        return column.is_(value) if op == "is" else column.is_not(value)
+    if op == "in":
+        if not isinstance(value, list):
+            raise InvalidRequest('\'in\' takes an array, like ["a", "b"].')
+        return column.in_([_convert(name, field, v) for v in value])
+    if isinstance(value, list):
+        raise InvalidRequest(f"'{op}' takes a single value, not an array.")
+    if op in ("like", "ilike", "contains", "icontains"):
+        if field.kind is not Kind.STR or not isinstance(value, str):
+            raise InvalidRequest(f"'{op}' compares text: a text field with a \"string\".")
+        if op == "contains":
+            return column.contains(value, autoescape=True)
+        if op == "icontains":
+            return column.icontains(value, autoescape=True)
+        return column.like(value) if op == "like" else column.ilike(value)
+    converted = _convert(name, field, value)
+    if converted is None:
+        return column.is_(None) if op == "==" else column.is_not(None)
+    if op not in ("==", "!=") and field.kind in (Kind.BOOL, Kind.UUID, Kind.ENUM):
+        raise InvalidRequest(f"'{op}' does not order {field.kind.value}; use == or !=.")
+    assert op in _ORDERED
+    return _COMPARE[op](column, converted)
+
+
+def parse_filter(text: str, fields: Fields) -> ColumnElement[bool]:
+    """The WHERE clause of ``text``; an InvalidRequest that says where and why otherwise."""
+    if not text.strip():
+        return sa.true()
+    return _FilterParser(text, fields).parse()
+
+
+def parse_order(text: str, fields: Fields) -> list[ColumnElement[Any]]:
+    """The ORDER BY terms of ``text`` ("-created_at, email")."""
+    terms: list[ColumnElement[Any]] = []
+    if not text.strip():
+        return terms
+    tokens = _tokens(text, "order")
+    i = 0
+    while True:
+        descending = False
+        if tokens[i].kind == "punct" and tokens[i].text in "+-":
+            descending = tokens[i].text == "-"
+            i += 1
+        token = tokens[i]
+        if token.kind != "name":
+            raise InvalidRequest(
+                f"Invalid order at position {token.at}: expected a field name, "
+                'like "-created_at" or "email".'
+            )
+        field = fields.get(token.text)
+        if field is None:
+            raise InvalidRequest(
+                f"Invalid order at position {token.at}: unknown field {token.text!r}; "
+                f"the fields are {_fields_list(fields)}."
+            )
+        terms.append(field.column.desc() if descending else field.column.asc())
+        if len(terms) > MAX_ORDER_FIELDS:
+            raise InvalidRequest(f"An order names at most {MAX_ORDER_FIELDS} fields.")
+        i += 1
+        if tokens[i].kind == "end":
+            return terms
+        if not (tokens[i].kind == "punct" and tokens[i].text == ","):
+            raise InvalidRequest(
+                f"Invalid order at position {tokens[i].at}: expected ',' between fields."
+            )
+        i += 1
+
+
+Q = TypeVar("Q", bound="sa.Select[*tuple[Any, ...]]")
+
+
+def filtered(
+    q: Q,
+    fields: Fields,
+    filter: str | None,
+    order: str | None,
+    default_order: Sequence[ColumnElement[Any] | Any],
+) -> tuple[Q, Q]:
+    """(the filtered query to count, the same ordered by ``order`` then ``default_order``,
+    which makes the paging stable whatever the order asked)."""
+    if filter:
+        q = q.where(parse_filter(filter, fields))
+    terms = parse_order(order, fields) if order else []
+    return q, q.order_by(*terms, *default_order)
