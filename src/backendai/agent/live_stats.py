@@ -1,11 +1,11 @@
 """Live counters of running kernels for the heartbeat: what the web UI shows as "used".
 
 Each heartbeat samples every running container (from its cgroup files where this host's are
-visible; Docker is asked for its process id once, then again only after a restart), and adds ``cpu_util``: the CPU time spent since
-the previous sample over the time between them, in percent of one core, as Backend.AI's
-``live_stat`` has it. Sampling is bounded (a few at a time, a short timeout each) so that a
-slow Docker Engine delays the heartbeat by little, and a kernel that could not be read is
-just left without a sample.
+visible; Docker is asked for its process id once, then again only after a restart), and adds
+``cpu_util``: the CPU time spent since the previous sample over the time between them, in
+percent of one core, as Backend.AI's ``live_stat`` has it. Sampling is bounded (a few at a
+time, a short timeout each) so that a slow Docker Engine delays the heartbeat by little, and a
+kernel that could not be read is just left without a sample.
 """
 
 from __future__ import annotations
