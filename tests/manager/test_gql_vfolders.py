@@ -84,3 +84,23 @@ async def test_items_carry_owner_and_group_names(tenants: Tenants) -> None:
     assert items["f-bob"]["max_size"] == 2**40
     assert items["f-dteam"]["group_name"] == "dteam"
     assert items["f-dteam"]["ownership_type"] == "group"
+
+
+async def test_filter_and_order_expressions_stay_within_reach(tenants: Tenants) -> None:
+    query = QUERY.replace("$ak: String)", "$ak: String, $f: String, $o: String)").replace(
+        "access_key: $ak)", "access_key: $ak, filter: $f, order: $o)"
+    )
+
+    async def found(who: str, f: str, o: str | None = None) -> list[str]:
+        body = await tenants.gql(who, query, {"f": f, "o": o})
+        assert not body.get("errors"), body
+        return [item["name"] for item in body["data"]["vfolder_list"]["items"]]
+
+    assert await found("superadmin", 'user_email icontains "CAROL"', "-name") == [
+        "f-shared-by-carol", "f-carol",
+    ]  # fmt: skip
+    both = 'ownership_type == "group" | max_size > 1000'
+    assert sorted(await found("superadmin", both)) == sorted(ALL - {"f-shared-by-carol"})
+    # A user's filter naming another's folders finds only what the user may see.
+    assert await found("bob", 'name like "f-%"', "name") == ["f-bob", "f-dteam"]
+    assert await found("demo", 'group_name == "dteam" | user_email == "bob@example.com"') == []
