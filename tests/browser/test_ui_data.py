@@ -121,6 +121,24 @@ def test_folder_upload_download_rename_trash_restore(
 
     assert download_bytes(page, "big.bin") == big.read_bytes()
 
+    # A file of the same name is replaced only when the user says so.
+    version = tmp_path / "version.txt"
+    version.write_text("the first version\n")
+    page.get_by_label("Upload files").set_input_files([str(version)])
+    version_row = page.locator('tr[data-file-name="version.txt"]')
+    expect(version_row).to_contain_text("18 B", timeout=PAGE_TIMEOUT_MS)
+    version.write_text("the second one\n")
+    page.get_by_label("Upload files").set_input_files([str(version)])
+    replace = page.get_by_role("dialog", name="Replace files?")
+    expect(replace).to_contain_text("version.txt already exists here")
+    replace.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("Nothing was uploaded.")).to_be_visible()
+    assert download_bytes(page, "version.txt") == b"the first version\n"
+    page.get_by_label("Upload files").set_input_files([str(version)])
+    replace.get_by_role("button", name="REPLACE").click()
+    expect(version_row).to_contain_text("15 B", timeout=PAGE_TIMEOUT_MS)
+    assert download_bytes(page, "version.txt") == b"the second one\n"
+
     # A chunk whose request breaks is resumed from the offset the storage reports (HEAD).
     resume = tmp_path / "resume.bin"
     resume.write_bytes(os.urandom(8 * MIB + 1000))

@@ -62,8 +62,25 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
     if (files.length) startUploads(files);
   });
 
-  function startUploads(files) {
-    if (files.length) uploads.add(folder, dir, files);
+  // A file of the same name would be replaced: the user says so first. Known from the
+  // listing shown (the first entries of a very large directory only).
+  let listedDir = null;
+  async function startUploads(files) {
+    if (!files.length) return;
+    const at = dir;
+    const existing = new Set(listedDir === at ? items.map((e) => e.name) : []);
+    const clashes = files.filter((f) => existing.has(f.name)).map((f) => f.name);
+    if (clashes.length) {
+      const shown = clashes.length > 5 ? `${clashes.slice(0, 5).join(", ")} and ${clashes.length - 5} more` : clashes.join(", ");
+      const ok = await confirmDialog("Replace files?",
+        `${shown} already ${clashes.length === 1 ? "exists" : "exist"} here. Uploading replaces ${clashes.length === 1 ? "it" : "them"}.`,
+        "REPLACE", true);
+      if (!ok) {
+        toast("Nothing was uploaded.", "info");
+        return;
+      }
+    }
+    uploads.add(folder, at, files);
   }
 
   function renderCrumbs() {
@@ -96,6 +113,7 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
       if (mine !== loading) return;
       items = [...(answer.items || [])].sort((a, b) =>
         (a.type === "DIRECTORY" ? 0 : 1) - (b.type === "DIRECTORY" ? 0 : 1) || a.name.localeCompare(b.name));
+      listedDir = to;
       renderItems(answer.truncated, to);
     } catch (e) {
       if (mine !== loading) return;
