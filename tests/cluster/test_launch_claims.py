@@ -19,6 +19,7 @@ from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.lifecycle import load_for_update, transition
 from backendai.manager.scheduler.dispatcher import Scheduler
 from backendai.manager.scheduler.launcher import KernelLauncher
+from backendai.manager.services.launch_outcomes import LaunchReports
 from backendai.manager.services.session_control import SessionControl
 from tests.fixtures.database import temporary_postgres_database
 from tests.fixtures.platform import ManagerHarness, running_manager
@@ -45,8 +46,8 @@ async def _peer(m: ManagerHarness) -> AsyncIterator[tuple[ManagerLease, Schedule
     lease = ManagerLease(m.ctx.engine)
     await lease.acquire()
     control = SessionControl(m.ctx.db, m.ctx.agent_client, lease=lease)
-    scheduler = Scheduler(m.ctx.db, KernelLauncher(m.ctx.db, m.ctx.agent_client, control, lease),
-                          interval=3600)  # fmt: skip
+    launcher = KernelLauncher(m.ctx.db, m.ctx.agent_client, LaunchReports(m.ctx.db, control), lease)
+    scheduler = Scheduler(m.ctx.db, launcher, interval=3600)
     try:
         yield lease, scheduler
     finally:

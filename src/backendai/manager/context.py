@@ -23,6 +23,7 @@ from backendai.manager.services.dotfiles import DotfileService
 from backendai.manager.services.error_logs import ErrorLogService
 from backendai.manager.services.idle import IdleReaper
 from backendai.manager.services.kernel_access import KernelAccess
+from backendai.manager.services.launch_outcomes import LaunchReports
 from backendai.manager.services.login_throttle import LoginThrottle
 from backendai.manager.services.manager_status import ManagerStatus
 from backendai.manager.services.passwords import PasswordPool
@@ -90,7 +91,9 @@ class ManagerContext:
 
         control = SessionControl(db, agent_client, on_release=trigger, lease=lease)
         scheduler = Scheduler(
-            db, KernelLauncher(db, agent_client, control, lease), settings.scheduler_interval
+            db,
+            KernelLauncher(db, agent_client, LaunchReports(db, control), lease),
+            settings.scheduler_interval,
         )
         triggers.append(scheduler)
         bus.on_peer_wake(scheduler.trigger)

@@ -18,7 +18,7 @@ from backendai.manager.api.auth import principal_of
 from backendai.manager.api.params import validate
 from backendai.manager.context import context_of
 from backendai.manager.events import EventFilter
-from backendai.manager.services.session_lookup import listener_scope
+from backendai.manager.services.session_lookup import listener_scope_for
 
 SERVER_CLOSE = "server_close"
 
@@ -35,14 +35,13 @@ class SessionEventParams(BaseModel):
 
 async def _filter(request: web.Request, params: SessionEventParams) -> tuple[EventFilter, bool]:
     """The listener's filter, and whether the session it follows has already ended."""
-    async with context_of(request).db() as db:
-        scope = await listener_scope(
-            db,
-            principal_of(request),
-            params.owner_access_key,
-            None if params.group == "*" else params.group,
-            params.session_id,
-        )
+    scope = await listener_scope_for(
+        context_of(request).db,
+        principal_of(request),
+        params.owner_access_key,
+        None if params.group == "*" else params.group,
+        params.session_id,
+    )
     flt = EventFilter(
         owner_access_key=scope.access_key,
         session_name=params.session_name or "*",

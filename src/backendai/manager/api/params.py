@@ -17,9 +17,12 @@ import re
 from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from backendai.common.errors import InvalidRequest
+from backendai.manager.validation import check_text as check_text
+from backendai.manager.validation import validate as validate
+from backendai.manager.validation import validated
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,74 +53,10 @@ async def read_json_body(request: web.Request) -> Any:
     return body
 
 
-def check_text(value: Any) -> None:
-    """Refuse NUL characters and unpaired surrogates in any string (or key) of ``value``."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:  # not recursive: the decoder allows more nesting than Python's stack
-        where, item = stack.pop()
-        if isinstance(item, str):
-            _check_string(where, item)
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                path = f"{where}.{key}" if where else str(key)
-                stack.append((f"a key in {where}" if where else "a key of the body", key))
-                stack.append((path, sub))
-        elif isinstance(item, list):
-            stack.extend((f"{where}.{i}" if where else str(i), sub) for i, sub in enumerate(item))
-
-
-def _check_string(where: str, text: str) -> None:
-    field = f"The text of {_cut(where)}" if where else "The text"
-    if "\x00" in text:
-        raise InvalidRequest(
-            f"{field} contains a NUL character (\\u0000), which no field accepts; remove it.",
-            data={_cut(where) or "(body)": "contains a NUL character"},
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise InvalidRequest(
-            f"{field} contains an unpaired UTF-16 surrogate (an escape in \\ud800-\\udfff "
-            "without its pair); send valid Unicode text.",
-            data={_cut(where) or "(body)": "contains an unpaired surrogate"},
-        ) from e
-
-
-def _cut(where: str) -> str:
-    """A field path for a message; a path made of hostile keys is cut short and made safe."""
-    shown = where.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-    shown = shown.replace("\x00", "\\u0000")
-    return shown if len(shown) <= 80 else shown[:80] + "..."
-
-
-def validate(model: type[M], data: Any) -> M:
-    check_text(data)
-    return _validated(model, data)
-
-
-def _validated(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        fields = {
-            ".".join(str(p) for p in err["loc"]) or "(body)": _message(err["type"], err["msg"])
-            for err in e.errors()
-        }
-        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
-        raise InvalidRequest(f"Invalid parameters: {summary}", data=fields) from e
-
-
-def _message(kind: str, msg: str) -> str:
-    # Our own validators word their messages for people; pydantic prefixes them.
-    if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    return msg
-
-
 async def parse_params(request: web.Request, model: type[M]) -> M:
     body = await read_json_body(request)  # its text is checked
     if body is None:
         return validate(model, dict(request.query))
     if not isinstance(body, dict):
         raise InvalidRequest(f"The request body must be a JSON object. {_JSON_HOW}")
-    return _validated(model, body)
+    return validated(model, body)

@@ -12,7 +12,7 @@ from backendai.manager.api.uploads import read_uploads
 from backendai.manager.authz import Action
 from backendai.manager.context import context_of
 from backendai.manager.db.models import Session
-from backendai.manager.services.session_lookup import find_session, owner_access_key
+from backendai.manager.services.session_lookup import session_for
 from backendai.manager.services.sessions import CreateSessionRequest
 
 _TRUE = ("1", "true", "yes", "on")
@@ -27,9 +27,9 @@ async def session_from_request(
     owner = request.query.get("owner_access_key") or request.query.get("ownerAccessKey")
     ref = request.match_info["name"]
     check_text({"name": ref, "owner_access_key": owner})  # a NUL here failed PostgreSQL: 500
-    async with ctx.db() as db:
-        access_key = await owner_access_key(db, principal_of(request), owner, action)
-        return await find_session(db, access_key, ref, include_ended=include_ended)
+    return await session_for(
+        ctx.db, principal_of(request), ref, owner, action, include_ended=include_ended
+    )
 
 
 async def create(request: web.Request) -> web.Response:

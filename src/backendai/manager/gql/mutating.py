@@ -11,8 +11,8 @@ from typing import TypeVar
 import strawberry
 from pydantic import BaseModel
 
-from backendai.manager.api.params import validate
 from backendai.manager.gql.context import GQLContext
+from backendai.manager.validation import validate
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)

@@ -10,13 +10,13 @@ from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest
 from backendai.common.vfolders import format_host_grants
-from backendai.manager.api.params import validate
 from backendai.manager.db.models import KeyPairResourcePolicy
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.mutating import committed
 from backendai.manager.gql.scalars import BigInt, JSONString
 from backendai.manager.services import resource_policies as service
 from backendai.manager.services.resource_policies import PolicyProps
+from backendai.manager.validation import validate
 
 
 @strawberry.type

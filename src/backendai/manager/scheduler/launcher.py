@@ -37,9 +37,7 @@ from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import load_for_update, transition
-from backendai.manager.services.dotfiles import session_dotfiles
-from backendai.manager.services.error_logs import ErrorReport, record
-from backendai.manager.services.session_control import KernelHandle, SessionControl
+from backendai.manager.scheduler.outcomes import KernelHandle, LaunchOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +84,12 @@ class KernelLauncher:
         self,
         db: async_sessionmaker[AsyncSession],
         agents: AgentClient,
-        control: SessionControl,
+        outcomes: LaunchOutcomes,
         lease: ManagerLease | None = None,
     ) -> None:
         self._db = db
         self._agents = agents
-        self._control = control
+        self._outcomes = outcomes
         self._lease = lease or ManagerLease(None)
 
     async def launchable(self, db: AsyncSession) -> list[uuid.UUID]:
@@ -126,7 +124,7 @@ class KernelLauncher:
                     return  # another manager is launching it
                 s.status_data = self._lease.claim(s.status_data)
             kernels = list(await db.scalars(sa.select(Kernel).where(Kernel.session_id == s.id)))
-            dotfiles = await session_dotfiles(db, s.access_key, s.group_id, s.domain_name)
+            dotfiles = await self._outcomes.dotfiles(db, s)
             user = s.user_uuid
             jobs = [(KernelHandle(k.id, k.agent, k.agent_addr), _request(s, k, dotfiles))
                     for k in kernels if k.agent and k.agent_addr]  # fmt: skip
@@ -137,13 +135,10 @@ class KernelLauncher:
             except (AgentError, InvalidRequest) as e:
                 log.warning("starting kernel %s on %s failed: %s", handle.kernel_id,
                             handle.agent_id, e)  # fmt: skip
-                await record(self._db, ErrorReport(
-                    f"Starting kernel {handle.kernel_id} failed: {e.msg or e}",
-                    source=f"agent:{handle.agent_id}", user=user,
-                ))  # fmt: skip
-                await self._control.fail(
-                    session_id, "failed-to-start", f"The agent {handle.agent_id} could not "
-                    f"start the container: {e.msg or e}"
+                await self._outcomes.failed_to_start(
+                    session_id, user, handle.agent_id,
+                    f"The agent {handle.agent_id} could not start the container of kernel "
+                    f"{handle.kernel_id}: {e.msg or e}",
                 )  # fmt: skip
                 return
         await self._started(session_id, created)
@@ -173,4 +168,4 @@ class KernelLauncher:
                 s.last_activity = utcnow()
                 await transition(db, s, S.RUNNING, reason="kernel-started", info="")
         if gone:
-            await self._control.clean_up([h for h, _ in created])
+            await self._outcomes.clean_up([h for h, _ in created])

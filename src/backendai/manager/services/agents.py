@@ -39,10 +39,11 @@ from backendai.common.statuses import SessionStatus as S
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import Agent, Kernel, ScalingGroup
 from backendai.manager.lifecycle import LIVE_STATUSES, load_for_update
+from backendai.manager.scheduler.outcomes import KernelHandle
 from backendai.manager.scheduler.snapshot import occupancy
 from backendai.manager.services import images
 from backendai.manager.services.batch_tasks import TASK_FINISHED, TASK_LIVE, BatchTasks
-from backendai.manager.services.session_control import KernelHandle, SessionControl
+from backendai.manager.services.session_control import SessionControl
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from backendai.manager.lifecycle import load_for_update
 from backendai.manager.services.task_logs import TaskOutcome
 
 if TYPE_CHECKING:  # session_control keeps the task log with ``settle_result``
-    from backendai.manager.services.session_control import KernelHandle, SessionControl
+    from backendai.manager.scheduler.outcomes import KernelHandle
+    from backendai.manager.services.session_control import SessionControl
 
 log = logging.getLogger(__name__)
 

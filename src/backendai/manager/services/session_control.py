@@ -16,7 +16,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,22 +30,11 @@ from backendai.manager.agent_client import AgentClient
 from backendai.manager.db.liveness import ManagerLease
 from backendai.manager.db.models import Kernel, Session
 from backendai.manager.lifecycle import FINAL_STATUSES, load_for_update, transition
+from backendai.manager.scheduler.outcomes import KernelHandle
 from backendai.manager.services.batch_tasks import settle_result
 from backendai.manager.services.task_logs import TaskLogStore, TaskOutcome, TaskTarget
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class KernelHandle:
-    """Enough to reach a kernel's container after the transaction that found it closed."""
-
-    kernel_id: uuid.UUID
-    agent_id: str
-    addr: str
-    # The batch session whose task runs in this (main) kernel: its log is kept before the
-    # container goes.
-    task_of: uuid.UUID | None = None
 
 
 async def kernel_handles(db: AsyncSession, session_id: uuid.UUID) -> list[KernelHandle]:

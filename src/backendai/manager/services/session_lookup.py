@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import (
     GroupNotFound,
@@ -163,3 +163,31 @@ async def find_session(
         if ended is not None:
             return ended
     raise SessionNotFound(f"No session {ref!r} among your live sessions.")
+
+
+async def session_for(
+    db: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    ref: str,
+    requested_owner: str | None,
+    action: Action,
+    *,
+    include_ended: bool = False,
+) -> Session:
+    """The session ``ref`` names among ``requested_owner``'s (or the caller's) sessions, where
+    the authorization table lets the caller ``action`` it: a request's one read."""
+    async with db() as session:
+        access_key = await owner_access_key(session, principal, requested_owner, action)
+        return await find_session(session, access_key, ref, include_ended=include_ended)
+
+
+async def listener_scope_for(
+    db: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    requested_owner: str | None,
+    group_name: str | None,
+    session_id: uuid.UUID | None,
+) -> ListenerScope:
+    """``listener_scope`` in a read of its own (an event stream's start)."""
+    async with db() as session:
+        return await listener_scope(session, principal, requested_owner, group_name, session_id)
