@@ -30,6 +30,7 @@ from backendai.client.func.session_base import as_dict
 from backendai.client.func.session_files import FileTransfer
 from backendai.client.func.session_streams import InputProvider, SSEMessage, StreamPty
 from backendai.client.request import Request
+from backendai.common.session_wire import create_body
 
 if TYPE_CHECKING:
     from backendai.client.config import APIConfig
@@ -154,34 +155,23 @@ class ComputeSession(AppFunctions[M], FileTransfer[M]):
         group = group_name if group_name is not None else config.group
         # BACKEND_VFOLDER_MOUNTS are added to every session; a folder is mounted once.
         all_mounts = list(dict.fromkeys([*(mounts or ()), *config.vfolder_mounts]))
-        body = {
-            "tag": tag,
-            "name": name,
-            "config": {
-                "mounts": all_mounts,
-                "environ": dict(envs or {}),
-                "resources": dict(resources or {}),
-                "resource_opts": dict(resource_opts or {}),
-                "scalingGroup": scaling_group,
-                "mount_map": dict(mount_map or {}),
-                "preopen_ports": list(preopen_ports or []),
-            },
-            "clusterSize": cluster_size,
-            "clusterMode": cluster_mode,
-            "starts_at": starts_at,
-            "bootstrap_script": bootstrap_script,
-            "owner_access_key": owner_access_key,
-            "domain": domain,
-            "group": group,
-            "type": type_,
-            "enqueueOnly": enqueue_only,
-            "maxWaitSeconds": max_wait,
-            "reuseIfExists": not no_reuse,
-            "startupCommand": startup_command,
-            "image": image,
-        }
+        session_config = {
+            "mounts": all_mounts, "environ": dict(envs or {}),
+            "resources": dict(resources or {}), "resource_opts": dict(resource_opts or {}),
+            "scaling_group": scaling_group, "mount_map": dict(mount_map or {}),
+            "preopen_ports": list(preopen_ports or []),
+        }  # fmt: skip
+        fields: dict[str, Any] = {
+            "tag": tag, "name": name, "cluster_size": cluster_size,
+            "cluster_mode": cluster_mode, "starts_at": starts_at,
+            "bootstrap_script": bootstrap_script, "owner_access_key": owner_access_key,
+            "domain": domain, "group": group, "type": type_, "enqueue_only": enqueue_only,
+            "max_wait_seconds": max_wait, "reuse_if_exists": not no_reuse,
+            "startup_command": startup_command, "image": image,
+        }  # fmt: skip
         if count != 1:
-            body["count"] = count
+            fields["count"] = count
+        body = create_body(fields, session_config)
         data = (await Request(self.session, "POST", "/session", json=body).fetch()).json()
         if count != 1:
             created = data.get("sessions") if isinstance(data, dict) else None

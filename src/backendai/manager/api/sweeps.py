@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backendai.common.batch_tasks import SESSION_SWEEP, SESSION_SWEEPS, SweepRequest
 from backendai.common.errors import InvalidRequest
+from backendai.common.session_request import CreateSessionRequest
 from backendai.manager.api.auth import principal_of
 from backendai.manager.api.params import parse_params, validate
 from backendai.manager.context import context_of
-from backendai.manager.services.session_request import CreateSessionRequest
 from backendai.manager.services.sweep_plan import session_fields
 from backendai.manager.services.sweeps import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 

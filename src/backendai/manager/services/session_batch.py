@@ -19,6 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import QuotaExceeded, SessionAlreadyExists
+from backendai.common.session_request import (
+    CreateSessionRequest,
+    validate_name,
+)
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
 from backendai.manager.db.models import KeyPair, Session, SessionDependency
@@ -27,10 +31,6 @@ from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.manager_status import ensure_running
 from backendai.manager.services.session_checks import live_sessions, load_owner, session_limits
-from backendai.manager.services.session_request import (
-    CreateSessionRequest,
-    validate_name,
-)
 from backendai.manager.services.session_rows import admit, session_rows, session_type_of
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backendai.common.errors import InvalidRequest
+from backendai.common.session_request import CreateSessionRequest, parse_starts_at
 from backendai.common.slots import ResourceSlot
 from backendai.common.statuses import SessionType
 from backendai.manager.db.models import Image, Kernel, Session
@@ -25,7 +26,6 @@ from backendai.manager.services.session_checks import (
     resolve_dependencies,
     resolve_group,
 )
-from backendai.manager.services.session_request import CreateSessionRequest, parse_starts_at
 from backendai.manager.services.vfolder_mounts import owner_principal, resolve_mounts
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backendai.manager.services.session_request import (
+from backendai.common.session_request import (
     MAX_MOUNTS,
     MAX_PREOPEN_PORTS,
     MAX_RESOURCE_ENTRIES,

@@ -32,9 +32,9 @@ from pydantic import (
 )
 
 from backendai.common.errors import InvalidRequest, PlatformError
+from backendai.common.session_request import MAX_ENV_VARS, MAX_MOUNTS, SessionConfig
 from backendai.common.slots import ResourceSlot
 from backendai.common.vfolders import MOUNT_ROOT
-from backendai.manager.services.session_request import MAX_ENV_VARS, MAX_MOUNTS, SessionConfig
 
 MAX_PAYLOAD = 64 * 1024
 _HOME = PurePosixPath(MOUNT_ROOT)

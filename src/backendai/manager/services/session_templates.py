@@ -36,6 +36,7 @@ from backendai.common.errors import (
     PlatformError,
     TemplateNotFound,
 )
+from backendai.common.session_request import CreateSessionRequest
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource, Scope, Target
 from backendai.manager.authz.decide import ranks_within
@@ -44,7 +45,6 @@ from backendai.manager.services import images
 from backendai.manager.services.auth import Principal
 from backendai.manager.services.session_checks import Owner, load_owner, resolve_group
 from backendai.manager.services.session_lookup import session_owner
-from backendai.manager.services.session_request import CreateSessionRequest
 from backendai.manager.services.session_template_request import CreateFromTemplateRequest
 from backendai.manager.services.session_template_spec import (
     TaskTemplate,

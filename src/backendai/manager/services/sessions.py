@@ -24,6 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backendai.common.errors import SessionAlreadyExists
 from backendai.common.pending import PendingReason, pending_status_info
+from backendai.common.session_request import (
+    CreateSessionRequest,
+    validate_name,
+)
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager.db.locks import lock_row
 from backendai.manager.db.meta import utcnow
@@ -37,10 +41,6 @@ from backendai.manager.services.session_checks import (
     Owner,
     check_quota,
     load_owner,
-)
-from backendai.manager.services.session_request import (
-    CreateSessionRequest,
-    validate_name,
 )
 from backendai.manager.services.session_rows import admit, session_rows, session_type_of
 

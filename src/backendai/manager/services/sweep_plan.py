@@ -17,6 +17,11 @@ from pydantic import ValidationError
 
 from backendai.common.batch_tasks import MAX_SWEEP_CASES, BatchTask, SweepRequest
 from backendai.common.errors import InvalidRequest
+from backendai.common.session_request import (
+    CreateSessionRequest,
+    SessionConfig,
+    validate_name,
+)
 from backendai.common.sweep_ranges import (
     Case,
     RangeError,
@@ -25,11 +30,6 @@ from backendai.common.sweep_ranges import (
     count_combinations,
     expand_cases,
     parse_range,
-)
-from backendai.manager.services.session_request import (
-    CreateSessionRequest,
-    SessionConfig,
-    validate_name,
 )
 
 # What a sweep's cases may store in all (code, commands, environment).

@@ -35,6 +35,7 @@ from backendai.common.errors import (
     SessionNotFound,
     SweepNotFound,
 )
+from backendai.common.session_request import CreateSessionRequest
 from backendai.common.statuses import SessionResult
 from backendai.common.statuses import SessionStatus as S
 from backendai.manager import authz
@@ -54,7 +55,6 @@ from backendai.manager.services.session_checks import (
 )
 from backendai.manager.services.session_control import SessionControl
 from backendai.manager.services.session_lookup import owner_access_key
-from backendai.manager.services.session_request import CreateSessionRequest
 from backendai.manager.services.session_rows import admit, session_rows
 from backendai.manager.services.sweep_plan import plan
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from backendai.common.errors import InvalidRequest
+from backendai.common.session_wire import WIRE
 
 # `\Z`, not `$`: `$` also matches just before a final newline, which let "name\n" in.
 NAME_RE = re.compile(r"(?=.{4,64}\Z)\w[\w.-]*\w\Z")
@@ -104,7 +105,7 @@ class SessionConfig(BaseModel):
         default_factory=dict, max_length=MAX_RESOURCE_ENTRIES, description='{"cpu": "2", ...}'
     )
     resource_opts: dict[str, Amount] = Field(default_factory=dict, max_length=MAX_RESOURCE_ENTRIES)
-    scaling_group: ShortText | None = Field(default=None, alias="scalingGroup")
+    scaling_group: ShortText | None = Field(default=None, alias=WIRE["scaling_group"])
     mount_map: dict[ShortText, Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=MAX_MOUNTS
     )
@@ -145,17 +146,17 @@ class CreateSessionRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
+    # The fields in the order of session_wire.CREATE_KEYS, the keys its aliases.
+    tag: str | None = Field(default=None, max_length=64)
     name: str | None = Field(
         default=None,
         max_length=64,
         validation_alias=AliasChoices("name", "clientSessionToken", "sessName"),
     )
-    image: str = Field(min_length=1, max_length=512, validation_alias=AliasChoices("image", "lang"))
-    tag: str | None = Field(default=None, max_length=64)
     config: SessionConfig = Field(default_factory=SessionConfig)
-    cluster_size: Number = Field(default=1, ge=1, alias="clusterSize")
+    cluster_size: Number = Field(default=1, ge=1, alias=WIRE["cluster_size"])
     cluster_mode: Literal["single-node", "multi-node"] = Field(
-        default="single-node", alias="clusterMode"
+        default="single-node", alias=WIRE["cluster_mode"]
     )
     starts_at: str | None = Field(default=None, max_length=64)
     bootstrap_script: str | None = Field(default=None, max_length=1024 * 1024)
@@ -163,10 +164,15 @@ class CreateSessionRequest(BaseModel):
     domain: ShortText | None = None
     group: ShortText | None = None
     type: Literal["interactive", "batch", "INTERACTIVE", "BATCH"] = "interactive"
-    enqueue_only: bool = Field(default=False, alias="enqueueOnly")
-    max_wait_seconds: Number = Field(default=0, ge=0, le=MAX_WAIT_SECONDS, alias="maxWaitSeconds")
-    reuse_if_exists: bool = Field(default=True, alias="reuseIfExists")
-    startup_command: str | None = Field(default=None, max_length=64 * 1024, alias="startupCommand")
+    enqueue_only: bool = Field(default=False, alias=WIRE["enqueue_only"])
+    max_wait_seconds: Number = Field(
+        default=0, ge=0, le=MAX_WAIT_SECONDS, alias=WIRE["max_wait_seconds"]
+    )
+    reuse_if_exists: bool = Field(default=True, alias=WIRE["reuse_if_exists"])
+    startup_command: str | None = Field(
+        default=None, max_length=64 * 1024, alias=WIRE["startup_command"]
+    )
+    image: str = Field(min_length=1, max_length=512, validation_alias=AliasChoices("image", "lang"))
     dependencies: list[ShortText] = Field(
         default_factory=list,
         max_length=MAX_DEPENDENCIES,
