@@ -43,7 +43,6 @@ from backendai.agent.layout import (
     LABEL_DEVICES,
     LABEL_NETWORK,
     LABEL_POOL,
-    LABEL_SERVICE_PORTS,
     LABEL_SLOTS,
     KernelPaths,
     install_runner,
@@ -71,6 +70,7 @@ from backendai.common.agent_protocol import (
     ServicePort,
 )
 from backendai.common.errors import PlatformError
+from backendai.common.image_labels import LABEL_SERVICE_PORTS
 from backendai.common.slots import ResourceSlot, format_amount
 
 log = logging.getLogger(__name__)

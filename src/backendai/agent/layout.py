@@ -44,7 +44,6 @@ LABEL_SLOTS = "ai.backend.agent.slots"
 LABEL_SESSION_NAME = "ai.backend.agent.session-name"
 LABEL_SESSION_TYPE = "ai.backend.agent.session-type"
 LABEL_AGENT_PORTS = "ai.backend.agent.service-ports"  # the kernel's ports, as JSON
-LABEL_SERVICE_PORTS = "ai.backend.service-ports"  # set by images
 LABEL_DEVICES = "ai.backend.agent.devices"  # {plugin: {device id: shares}}, as JSON
 # Marks a warm pool container (its value: the image). Such a container has no kernel or session
 # labels, even once claimed: labels cannot change, so claims are recorded in claim.json.

@@ -29,7 +29,7 @@ from typing import Any
 
 from backendai.agent.backends.protocol import ContainerBackend
 from backendai.agent.fstree import remove_tree
-from backendai.agent.layout import LABEL_POOL, LABEL_SERVICE_PORTS, KernelPaths, pool_paths
+from backendai.agent.layout import LABEL_POOL, KernelPaths, pool_paths
 from backendai.agent.networks import SessionNetworks
 from backendai.agent.runner_link import RunnerLink, wait_ready
 from backendai.agent.settings import AgentSettings
@@ -41,11 +41,11 @@ from backendai.common.agent_protocol import (
     ServicePort,
 )
 from backendai.common.errors import PlatformError
+from backendai.common.image_labels import LABEL_KERNELSPEC, LABEL_SERVICE_PORTS
 from backendai.common.slots import parse_amount
 
 log = logging.getLogger(__name__)
 
-KERNELSPEC_LABEL = "ai.backend.kernelspec"
 # The images users start most: python (the `python` alias) and the Jupyter image, whose
 # sessions open an app at once and so feel a cold container most.
 DEFAULT_REPOSITORIES = ("python", "python-jupyter")
@@ -70,7 +70,7 @@ def default_pool_images(images: list[ImageInfo]) -> list[str]:
         names = [
             i.name
             for i in images
-            if KERNELSPEC_LABEL in i.labels
+            if LABEL_KERNELSPEC in i.labels
             and i.name.rpartition(":")[0].rsplit("/", 1)[-1] == repository
         ]
         tagged = [n for n in names if not n.endswith(":latest")] or names

@@ -38,10 +38,10 @@ from backendai.agent.errors import BackendError, ContainerNotFound, NetworkExist
 from backendai.agent.resources import format_cpuset
 from backendai.common.agent_protocol import ContainerState, ImageInfo
 from backendai.common.errors import ImageNotFound, InvalidRequest
+from backendai.common.image_labels import LABEL_KERNELSPEC
 
 log = logging.getLogger(__name__)
 
-KERNELSPEC_LABEL = "ai.backend.kernelspec"
 RECORD_DELAY = 1.0  # seconds before limits applied through cgroup files are recorded
 
 
@@ -300,7 +300,7 @@ class DockerBackend:
 
     async def images(self) -> list[ImageInfo]:
         with self._errors("list images"):
-            items = await self._docker.images.list(filters={"label": [KERNELSPEC_LABEL]})
+            items = await self._docker.images.list(filters={"label": [LABEL_KERNELSPEC]})
         return [
             ImageInfo(
                 name=tag,

@@ -36,11 +36,12 @@ from backendai.agent.errors import BackendError, ContainerNotFound, NetworkExist
 from backendai.agent.layout import CONTAINER_HOME, CONTAINER_IPC, CONTAINER_RUNNER, RUNNER_SOCKET
 from backendai.common.agent_protocol import ContainerState, ImageInfo
 from backendai.common.errors import ImageNotFound
+from backendai.common.image_labels import LABEL_KERNELSPEC, LABEL_SERVICE_PORTS
 
 DEFAULT_IMAGES = {
     "backendai/python:3.11-debian12": {
-        "ai.backend.kernelspec": "1",
-        "ai.backend.service-ports": "ttyd:http:7681,sshd:tcp:2200",
+        LABEL_KERNELSPEC: "1",
+        LABEL_SERVICE_PORTS: "ttyd:http:7681,sshd:tcp:2200",
     }
 }
 

@@ -14,6 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from backendai.common.errors import ServiceUnavailable
+from backendai.common.image_labels import LABEL_ACCELERATORS
 from backendai.manager.agent_client import AgentClient
 from backendai.manager.gql.context import GQLContext
 from backendai.manager.gql.scalars import BigInt
@@ -75,7 +76,7 @@ class ImageNode:
             aliases=view.aliases,
             resource_limits=limits,
             supported_accelerators=[
-                a for a in img.labels.get("ai.backend.accelerators", "").split(",") if a
+                a for a in img.labels.get(LABEL_ACCELERATORS, "").split(",") if a
             ],
             installed=bool(view.installed_agents),
             installed_agents=view.installed_agents,

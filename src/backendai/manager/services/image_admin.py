@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backendai.common.errors import AgentError, ImageNotFound, InvalidRequest, NotFound
+from backendai.common.image_labels import LABEL_FEATURES
 from backendai.common.statuses import AgentStatus
 from backendai.manager import authz
 from backendai.manager.agent_client import AgentClient
@@ -27,7 +28,6 @@ from backendai.manager.services import image_access, images, registry_scan
 
 log = logging.getLogger(__name__)
 
-LABEL_FEATURES = "ai.backend.features"
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,255}$")
 RESCAN_TIMEOUT = 30.0  # seconds an agent has to list its images
 

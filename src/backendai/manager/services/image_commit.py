@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backendai.common.agent_protocol import LABEL_IMAGE_OWNER, PRIVATE_IMAGE_PREFIX, CommitRequest
 from backendai.common.errors import InvalidSessionState
 from backendai.common.image_commit import CommitSessionRequest, CommitSessionResult
+from backendai.common.image_labels import LABEL_COMMITTED_FROM
 from backendai.common.statuses import SessionStatus
 from backendai.manager.agent_client import AgentClient
 from backendai.manager.db.meta import utcnow
@@ -26,8 +27,6 @@ from backendai.manager.services import images
 from backendai.manager.services.sessions import main_kernel
 
 log = logging.getLogger(__name__)
-
-LABEL_COMMITTED_FROM = "ai.backend.image.committed-from"  # the source session's id
 
 
 def image_name(session: Session, req: CommitSessionRequest) -> str:

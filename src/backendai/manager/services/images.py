@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backendai.common.agent_protocol import LABEL_IMAGE_OWNER, PRIVATE_IMAGE_PREFIX, ImageInfo
 from backendai.common.errors import ImageNotFound, InvalidRequest
+from backendai.common.image_labels import LABEL_KERNELSPEC, LABEL_RESOURCE_MIN
 from backendai.common.slots import SLOT_TYPES, parse_amount
 from backendai.manager.authz import Action, Actor
 from backendai.manager.db.models import Image, ImageAlias
@@ -27,8 +28,6 @@ from backendai.manager.services import image_access
 
 log = logging.getLogger(__name__)
 
-LABEL_KERNELSPEC = "ai.backend.kernelspec"
-LABEL_RESOURCE_MIN = "ai.backend.resource.min."
 LATEST = "latest"
 
 
