@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from backendai.common.session_request import NAME_RE
 from backendai.manager.services.images import split_name
 from backendai.webserver.ui import STATIC_DIR
 
@@ -110,3 +111,29 @@ def test_a_version_names_the_aliases_of_its_image(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == ["3.11-debian12 (python, py3)", "latest", "x"]
+
+
+NAMES = [
+    "mysession", "my.session-1", "_a_b_", "abc", "a" * 64, "a" * 65, "-abc", "abc-", "ab c",
+    "abc\n", "세션-이름", "café", "名前テスト", "ｆｕｌｌ", "٣٣٣٣", "x²yz", "a\u0301bcd",
+    "𠀀𠀀𠀀𠀀", "𠀀" * 64, "𠀀" * 65, "émoji😀", "tab\tname", "dot..dot", "a.b.c.",
+]  # fmt: skip
+
+
+def test_the_session_name_rule_is_the_server_s_for_every_script(tmp_path: Path) -> None:
+    """The wizard refuses a name before sending it exactly when the server would: Unicode
+    letters and numbers are fine (Python's \\w), lengths are code points."""
+    tree = tmp_path / "js"
+    shutil.copytree(STATIC_DIR / "js", tree)
+    (tree / "package.json").write_text('{"type": "module"}')
+    module = (tree / "pages" / "wizard_data.js").as_uri()
+    script = (
+        f"import {{ nameProblem }} from {json.dumps(module)};"
+        f"console.log(JSON.stringify({json.dumps(NAMES)}.map((n) => nameProblem(n))));"
+    )
+    ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
+                         text=True, check=False, cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    problems = json.loads(ran.stdout)
+    for name, problem in zip(NAMES, problems, strict=True):
+        assert (problem == "") == bool(NAME_RE.match(name)), (name, problem)

@@ -2,8 +2,9 @@
 import { request, gql } from "../api.js";
 import { parseBytes } from "../dom.js";
 
-// The manager's rule (manager/services/session_request.py NAME_RE), ASCII only here.
-const NAME_RE = /^(?=.{4,64}$)\w[\w.-]*\w$/;
+// The manager's rule (common/session_request.py NAME_RE): Python's \w is Unicode, letters and
+// numbers of any script and "_", and lengths count code points, as the "u" flag does here.
+const NAME_RE = /^(?=.{4,64}$)[\p{L}\p{N}_][\p{L}\p{N}_.-]*[\p{L}\p{N}_]$/u;
 // What a POSIX shell accepts as a variable name (the manager's ENV_NAME_RE).
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_SESSIONS = 100; // the manager's MAX_BATCH
@@ -12,12 +13,13 @@ export const MAX_SESSIONS = 100; // the manager's MAX_BATCH
 export function nameProblem(name, count = 1) {
   if (!name) return "";
   const suffix = count > 1 ? `-${count}` : "";
-  if (name.length + suffix.length > 64) {
+  const length = [...name].length; // code points, as the server counts
+  if (length + suffix.length > 64) {
     return count > 1
       ? `Too long: with ${count} sessions the names end in "-1".."${suffix}", so use at most ${64 - suffix.length} characters.`
-      : `Too long (${name.length} characters): use at most 64.`;
+      : `Too long (${length} characters): use at most 64.`;
   }
-  if (name.length < 4) return `Too short (${name.length} characters): use at least 4.`;
+  if (length < 4) return `Too short (${length} characters): use at least 4.`;
   if (/\s/.test(name)) return "Spaces are not allowed: use letters, digits, '_', '-' or '.'.";
   if (!NAME_RE.test(name)) {
     return "Use only letters, digits, '_', '-' and '.', starting and ending with a letter, a digit or '_'.";
