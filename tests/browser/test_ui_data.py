@@ -139,6 +139,22 @@ def test_folder_upload_download_rename_trash_restore(
     expect(version_row).to_contain_text("15 B", timeout=PAGE_TIMEOUT_MS)
     assert download_bytes(page, "version.txt") == b"the second one\n"
 
+    # A directory is uploaded with everything under it, its layout kept.
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "top.txt").write_text("top\n")
+    (tree / "sub" / "deep.txt").write_text("deep down\n")
+    page.get_by_label("Upload a directory").set_input_files(str(tree))
+    expect(page.get_by_role("progressbar", name="tree/sub/deep.txt")).to_have_js_property(
+        "value", 100, timeout=PAGE_TIMEOUT_MS
+    )
+    page.get_by_role("button", name="Open directory tree").click()
+    expect(page.locator('tr[data-file-name="top.txt"]')).to_contain_text("4 B")
+    page.get_by_role("button", name="Open directory sub").click()
+    assert download_bytes(page, "deep.txt") == b"deep down\n"
+    page.get_by_role("button", name=f"Go to the top of {name}").click()
+    expect(page.locator('tr[data-file-name="tree"]')).to_be_visible()
+
     # A chunk whose request breaks is resumed from the offset the storage reports (HEAD).
     resume = tmp_path / "resume.bin"
     resume.write_bytes(os.urandom(8 * MIB + 1000))

@@ -22,6 +22,39 @@ export function entryNameProblem(name) {
 
 const ref = (folder) => encodeURIComponent(folder.id);
 
+// Bounds on a dropped tree: the browser reads it all before the first byte is sent.
+export const MAX_TREE_FILES = 10000;
+const MAX_TREE_DEPTH = 32;
+
+/** Files as uploads: {file, path}, the path relative to where they go ("dir/sub/a.txt"). */
+export function picked(files) {
+  return [...files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+}
+
+/** The files under dropped FileSystemEntry objects, with their paths; bounded. */
+export async function walkEntries(entries) {
+  const out = [];
+  const stack = entries.map((entry) => ({ entry, depth: 0 }));
+  while (stack.length) {
+    const { entry, depth } = stack.pop();
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      out.push({ file, path: entry.fullPath.replace(/^\/+/, "") });
+      if (out.length > MAX_TREE_FILES) throw new Error(`more than ${MAX_TREE_FILES} files; upload fewer at a time`);
+    } else if (entry.isDirectory) {
+      if (depth >= MAX_TREE_DEPTH) throw new Error(`directories nested deeper than ${MAX_TREE_DEPTH} levels`);
+      const reader = entry.createReader();
+      // readEntries answers in batches until an empty one.
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) stack.push({ entry: child, depth: depth + 1 });
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * Renders the browser of `folder` into `root`; `uploads` is the page's Uploads queue,
  * `onBack()` returns to the folder list. Returns {folder, refresh(dir), focus()}.
@@ -35,9 +68,13 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
   const content = h("div", { class: "browser-content" },
     h("p", { class: "muted", role: "status", text: "Loading…" }));
   const fileInput = h("input", { type: "file", multiple: true, disabled: !writable,
-    on: { change: () => { startUploads([...fileInput.files]); fileInput.value = ""; } } });
+    on: { change: () => { startUploads(picked(fileInput.files)); fileInput.value = ""; } } });
+  // A directory with everything under it: each File carries its path (webkitRelativePath).
+  const dirInput = h("input", { type: "file", webkitdirectory: true, disabled: !writable,
+    on: { change: () => { startUploads(picked(dirInput.files)); dirInput.value = ""; } } });
   const drop = h("div", { class: "dropzone" },
-    field("Upload files", fileInput, writable ? "Or drop files on this area." : "This folder is read-only for you."));
+    field("Upload files", fileInput, writable ? "Or drop files or directories on this area." : "This folder is read-only for you."),
+    field("Upload a directory", dirInput, null));
 
   // Focus lands here when the folder opens (the "Open X" button that had it is hidden).
   const title = h("h2", { class: "browser-title", tabindex: "-1", text: `Folder ${folder.name}` });
@@ -54,22 +91,30 @@ export function renderBrowser(root, folder, { uploads, onBack }) {
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
+  drop.addEventListener("drop", async (e) => {
     e.preventDefault();
     drop.classList.remove("over");
     if (!writable) { toast("This folder is read-only for you.", "error"); return; }
-    const files = [...(e.dataTransfer?.files || [])];
-    if (files.length) startUploads(files);
+    // The entries must be taken before the first await: the drop's data is gone after it.
+    const entries = [...(e.dataTransfer?.items || [])].map((it) => it.webkitGetAsEntry?.()).filter(Boolean);
+    const plain = picked(e.dataTransfer?.files || []);
+    try {
+      const files = entries.length ? await walkEntries(entries) : plain;
+      if (files.length) startUploads(files);
+    } catch (err) {
+      toast(`Nothing was uploaded: ${messageOf(err)}`, "error", 12000);
+    }
   });
 
   // A file of the same name would be replaced: the user says so first. Known from the
-  // listing shown (the first entries of a very large directory only).
+  // listing shown (the first entries of a very large directory only); a directory that
+  // exists already is uploaded into, which may replace files in it.
   let listedDir = null;
   async function startUploads(files) {
     if (!files.length) return;
     const at = dir;
     const existing = new Set(listedDir === at ? items.map((e) => e.name) : []);
-    const clashes = files.filter((f) => existing.has(f.name)).map((f) => f.name);
+    const clashes = [...new Set(files.map((f) => f.path.split("/")[0]))].filter((n) => existing.has(n));
     if (clashes.length) {
       const shown = clashes.length > 5 ? `${clashes.slice(0, 5).join(", ")} and ${clashes.length - 5} more` : clashes.join(", ");
       const ok = await confirmDialog("Replace files?",

@@ -102,18 +102,19 @@ export class Uploads {
     return [...this.items].filter((i) => !i.finished).length;
   }
 
+  /** `files`: {file, path} with the path relative to `dir` ("a.txt", "photos/2024/b.jpg"). */
   add(folder, dir, files) {
-    for (const file of files) {
+    for (const { file, path } of files) {
       const progressId = `upload-${Math.random().toString(36).slice(2)}`;
-      const item = { folder, dir, file, cancelled: false, finished: false, xhr: null };
+      const item = { folder, dir, file, path, cancelled: false, finished: false, xhr: null };
       item.progress = h("progress", { id: progressId, max: 100, value: 0 });
       // The percentage is not live (it would be read at every progress event): the
       // panel's announcer says when an upload ends.
       item.status = h("span", { class: "upload-status", text: "Waiting" });
       item.cancel = h("button", { type: "button", class: "icon", text: "Cancel",
-        "aria-label": `Cancel upload of ${file.name}`, on: { click: () => this.cancelOne(item) } });
-      item.row = h("li", { class: "upload", dataset: { uploadName: file.name } },
-        h("label", { for: progressId, class: "upload-name", text: file.name }),
+        "aria-label": `Cancel upload of ${path}`, on: { click: () => this.cancelOne(item) } });
+      item.row = h("li", { class: "upload", dataset: { uploadName: path } },
+        h("label", { for: progressId, class: "upload-name", text: path }),
         h("span", { class: "muted", text: `${formatBytes(file.size)} → ${folder.name}/${joinPath(dir, "")}` }),
         item.progress, item.status, item.cancel);
       this.items.add(item);
@@ -142,8 +143,8 @@ export class Uploads {
   }
 
   async run(item) {
-    const { folder, dir, file } = item;
-    const target = joinPath(dir, file.name);
+    const { folder, dir, file, path } = item;
+    const target = joinPath(dir, path);
     try {
       item.status.textContent = "Starting";
       const ticket = await request("POST", `/folders/${encodeURIComponent(folder.id)}/request-upload`,
@@ -172,7 +173,7 @@ export class Uploads {
       }
       item.progress.value = 100;
       item.status.textContent = "Done (100%)";
-      this.announce(`${file.name}: uploaded.`);
+      this.announce(`${path}: uploaded.`);
       item.row.classList.add("done");
       this.onDone(folder, dir);
     } catch (e) {
@@ -183,7 +184,7 @@ export class Uploads {
         // The error toast (role=alert) is the announcement of a failure.
         const why = e instanceof ApiError || e instanceof Fatal ? e.message : messageOf(e);
         item.status.textContent = `Failed: ${why}`;
-        toast(`Uploading ${file.name} failed: ${why}`, "error");
+        toast(`Uploading ${path} failed: ${why}`, "error");
       }
     } finally {
       item.finished = true;
