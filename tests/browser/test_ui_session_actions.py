@@ -261,3 +261,42 @@ def test_a_batch_sessions_task_log(
         expect(logs.locator("pre")).to_contain_text("task-says 42", timeout=PAGE_TIMEOUT_MS)
     finally:
         ours("rm", name, env=owner_env, timeout=120)
+
+
+def test_a_running_tasks_log_is_followed_from_where_it_was(
+    live_server: LiveServer,
+    page: Page,
+    reach: Callable[[str], str],
+    owner: Account,
+    owner_env: dict[str, str],
+) -> None:
+    """While the task runs, each refresh asks from the byte the last one ended at: the log
+    grows in place, nothing repeated."""
+    name = f"ui-tick-{uuid.uuid4().hex[:8]}"
+    command = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 1; done"
+    started = ours("start", "--type", "batch", "-t", name, "-c", command, "python",
+                   env=owner_env)  # fmt: skip
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        offsets: list[int] = []
+
+        def seen(request: object) -> None:
+            url = str(getattr(request, "url", ""))
+            if "/session/_/logs" in url and (m := re.search(r"[?&]offset=(\d+)", url)):
+                offsets.append(int(m.group(1)))
+
+        page.on("request", seen)
+        log_in(page, live_server, reach, owner)
+        row = session_row(page, name)
+        row.get_by_role("button", name=f"Logs of {name}").click()
+        logs = page.get_by_role("dialog", name=f"Logs of {name}")
+        expect(logs.locator("pre")).to_contain_text("tick-2", timeout=PAGE_TIMEOUT_MS)
+        expect(logs.locator("pre")).to_contain_text("tick-8", timeout=PAGE_TIMEOUT_MS)
+        text = logs.locator("pre").inner_text()
+        assert [line for line in text.splitlines() if line.startswith("tick-")] == [
+            f"tick-{i}" for i in range(1, 9)
+        ]
+        assert offsets[0] == 0 and max(offsets) > 0, offsets
+        assert offsets == sorted(offsets)
+    finally:
+        ours("rm", name, env=owner_env, timeout=120)

@@ -51,9 +51,13 @@ async def read_log(
     *,
     follow: bool = False,
     as_: str | Credentials = "demo",
+    offset: int | None = None,
 ) -> tuple[int, bytes]:
-    """``task-logs`` as the official client sends it (a signed GET, the query signed too)."""
+    """``task-logs`` as the official client sends it (a signed GET, the query signed too);
+    ``offset`` as the web UI's log viewer adds it."""
     url = f"/session/_/logs?taskId={task_id}&follow={'1' if follow else '0'}"
+    if offset is not None:
+        url += f"&offset={offset}"
     creds = getattr(platform.users, as_) if isinstance(as_, str) else as_
     headers = platform.headers(creds.access_key, creds.secret_key, "GET", url, "text/plain")
     async with platform.client.get(url, headers=headers) as resp:

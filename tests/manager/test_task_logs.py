@@ -72,6 +72,24 @@ async def test_a_big_log_streams_back_intact(platform: ManagerHarness, joined: F
     assert await resp.read() == big
 
 
+async def test_an_offset_answers_only_what_is_new(
+    platform: ManagerHarness, joined: FakeAgent
+) -> None:
+    """The web UI's viewer asks from the byte it has: live from the agent, then stored."""
+    sid = await start_batch(platform, "batch-offset")
+    joined.write_task(sid, b"first\n")
+    assert await read_log(platform, sid, offset=0) == (200, b"first\n")
+    joined.write_task(sid, b"second\n")
+    assert await read_log(platform, sid, offset=6) == (200, b"second\n")
+    assert await read_log(platform, sid, offset=13) == (200, b"")
+    await joined.finish_task(platform, sid, 0, output=b"third\n")
+    await wait_status(platform, sid, TERMINATED)
+    assert await read_log(platform, sid, offset=13) == (200, b"third\n")  # the stored copy
+    assert await read_log(platform, sid, offset=10**9) == (200, b"")
+    status, body = await read_log(platform, sid, offset=-1)
+    assert status == 400 and b"offset" in body
+
+
 async def test_follow_goes_on_until_the_task_ended(
     platform: ManagerHarness, joined: FakeAgent
 ) -> None:

@@ -1,4 +1,4 @@
-"""``GET /session/_/logs?taskId=<uuid>[&follow=0|1]``: a batch task's log, as raw text
+"""``GET /session/_/logs?taskId=<uuid>[&follow=0|1][&offset=N]``: a batch task's log, as raw text
 (API_CONTRACT §2.12, ``common.batch_tasks``). Registered before ``/session/{name}/logs``,
 which would otherwise take ``_`` for a session name."""
 
@@ -26,6 +26,12 @@ class TaskLogParams(BaseModel):
     follow: bool = Field(
         default=True, description="1: go on until the task ended; 0: what there is now."
     )
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=2**62,
+        description="Start at this byte of the log (ours): a viewer asks only for what is new.",
+    )
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -40,7 +46,9 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
     response.enable_chunked_encoding()
     await response.prepare(request)
     try:
-        async with aclosing(reader.stream(session_id, follow=params.follow)) as chunks:
+        async with aclosing(
+            reader.stream(session_id, follow=params.follow, offset=params.offset)
+        ) as chunks:
             async for chunk in chunks:
                 if chunk:
                     await response.write(chunk)

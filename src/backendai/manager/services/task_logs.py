@@ -210,14 +210,16 @@ class TaskLogReader:
             )
         return s.id
 
-    async def stream(self, session_id: uuid.UUID, *, follow: bool) -> AsyncGenerator[bytes, None]:
+    async def stream(
+        self, session_id: uuid.UUID, *, follow: bool, offset: int = 0
+    ) -> AsyncGenerator[bytes, None]:
         """The task log: from the agent while the task runs (to its end with ``follow``),
         else as stored. Yields ``b""`` now and then while it waits for the session to start,
-        so that the caller may look whether its client is still there."""
+        so that the caller may look whether its client is still there. ``offset``: the first
+        byte wanted."""
         if follow:
             async for beat in self._wait_started(session_id):
                 yield beat
-        offset = 0
         loop = asyncio.get_running_loop()
         give_up: float | None = None  # while the agent fails and the session still runs
         now = await self._now(session_id)

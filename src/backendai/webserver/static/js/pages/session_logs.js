@@ -1,5 +1,6 @@
-// The dialog "Logs of NAME": the container's log (GET /session/{ref}/logs), followed live
-// while the dialog is open; for batch sessions, the task's log as a second choice.
+// The dialog "Logs of NAME": the container's log (GET /session/{ref}/logs, its tail), followed
+// live while the dialog is open; for batch sessions, the task's log as a second choice, asked
+// from the byte the last answer ended at.
 import { request } from "../api.js";
 import { errorBox, field, formatBytes, h, newId, openDialog } from "../dom.js";
 import { sessionRef } from "./app_launcher.js";
@@ -13,13 +14,28 @@ function isBatch(session) {
   return String(session.type || session.session_type || "").toUpperCase() === "BATCH";
 }
 
-async function fetchLog(session, owner, kind, signal) {
-  if (kind === "task") {
-    const resp = await request("GET", "/session/_/logs", {
-      query: { taskId: session.session_id, follow: 0 }, signal, raw: true,
-    });
-    return resp.text();
+/** A task log read from the byte its last answer ended at: a running task's log is never
+ * sent twice, however long the viewer stays open. Keeps at most 2 × MAX_CHARS of text. */
+export class TaskLog {
+  constructor() { this.offset = 0; this.text = ""; this.decoder = new TextDecoder(); }
+
+  /** Adds the bytes of one answer; returns the text so far. */
+  add(bytes) {
+    this.offset += bytes.length;
+    this.text += this.decoder.decode(bytes, { stream: true });
+    if (this.text.length > 2 * MAX_CHARS) this.text = this.text.slice(this.text.length - MAX_CHARS);
+    return this.text;
   }
+}
+
+async function fetchTaskLog(session, task, signal) {
+  const resp = await request("GET", "/session/_/logs", {
+    query: { taskId: session.session_id, follow: 0, offset: task.offset }, signal, raw: true,
+  });
+  return task.add(new Uint8Array(await resp.arrayBuffer()));
+}
+
+async function fetchLog(session, owner, signal) {
   const answer = await request("GET", `/session/${sessionRef(session)}/logs`, {
     query: owner ? { owner_access_key: owner } : undefined, signal,
   });
@@ -53,6 +69,7 @@ export function openLogs(session, owner = null) {
   let controller = null;
   let closed = false;
   let shown = null;
+  let task = new TaskLog();
 
   const dlg = openDialog({
     title: `Logs of ${session.name}`, body, className: "wide logs-dialog",
@@ -78,9 +95,15 @@ export function openLogs(session, owner = null) {
     const kind = kindSelect ? kindSelect.value : "container";
     refresh.setAttribute("aria-busy", "true");
     try {
-      const text = await fetchLog(session, owner, kind, controller.signal);
-      problem.replaceChildren();
-      show(text);
+      if (kind === "task") {
+        const text = await fetchTaskLog(session, task, controller.signal);
+        problem.replaceChildren();
+        show(text, task.offset);
+      } else {
+        const text = await fetchLog(session, owner, controller.signal);
+        problem.replaceChildren();
+        show(text);
+      }
     } catch (e) {
       if (e.name === "AbortError") return;
       // What was shown stays; the failure is said above it.
@@ -91,16 +114,17 @@ export function openLogs(session, owner = null) {
     schedule();
   }
 
-  function show(text) {
+  /** `total`: the log's size when more than `text` was read (a task log kept bounded). */
+  function show(text, total = text.length) {
     if (text === shown) return;
     shown = text;
     // Follow the tail only if the reader is at the bottom: scrolling up to read stops it.
     const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
     let visible = text;
-    if (text.length > MAX_CHARS) {
-      visible = text.slice(text.length - MAX_CHARS);
+    if (total > MAX_CHARS) {
+      visible = text.length > MAX_CHARS ? text.slice(text.length - MAX_CHARS) : text;
       visible = visible.slice(visible.indexOf("\n") + 1);
-      note.textContent = `The log has ${formatBytes(text.length)}; the last ${formatBytes(visible.length)} are shown.`;
+      note.textContent = `The log has ${formatBytes(total)}; the last ${formatBytes(visible.length)} are shown.`;
     } else {
       note.textContent = text ? "" : "The log is empty so far.";
     }
@@ -109,7 +133,9 @@ export function openLogs(session, owner = null) {
   }
 
   live.addEventListener("change", () => (live.checked ? load() : stop()));
-  if (kindSelect) kindSelect.addEventListener("change", () => { shown = null; pre.textContent = ""; load(); });
+  if (kindSelect) {
+    kindSelect.addEventListener("change", () => { shown = null; task = new TaskLog(); pre.textContent = ""; load(); });
+  }
   load();
   return dlg.done;
 }
