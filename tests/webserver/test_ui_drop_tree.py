@@ -4,17 +4,12 @@ objects the browser's FileSystemEntry API hands over."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.webserver.node import needs_node, run_module
 
-from backendai.webserver.ui import STATIC_DIR
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+pytestmark = needs_node
 
 # Fake entries: a directory's reader answers in batches of two, then an empty batch, as
 # Chromium's answers in batches of 100.
@@ -38,21 +33,12 @@ function deep(n) {
 
 
 def run(tmp_path: Path, expression: str) -> Any:
-    tree = tmp_path / "js"
-    if not tree.exists():
-        shutil.copytree(STATIC_DIR / "js", tree)
-        (tree / "package.json").write_text('{"type": "module"}')
-    module = (tree / "pages" / "data_browser.js").as_uri()
-    script = (
-        f"import {{ walkEntries, MAX_TREE_FILES }} from {json.dumps(module)};{FAKES}"
-        f"try {{ const got = await {expression};"
+    body = (
+        f"{FAKES}try {{ const got = await {expression};"
         " console.log(JSON.stringify(got.map((f) => f.path).sort())); }"
         " catch (e) { console.log(JSON.stringify({error: e.message})); }"
     )
-    ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
-                         text=True, check=False, cwd=tmp_path)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
+    return run_module(tmp_path, "data_browser.js", "walkEntries, MAX_TREE_FILES", body)
 
 
 def test_a_dropped_tree_is_its_files_with_their_paths(tmp_path: Path) -> None:

@@ -6,18 +6,14 @@ registries are told apart, and the builds of one tag for several architectures a
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from backendai.common.session_request import NAME_RE
 from backendai.manager.services.images import split_name
-from backendai.webserver.ui import STATIC_DIR
+from tests.webserver.node import needs_node, run_module
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+pytestmark = needs_node
 
 
 def image(canonical: str, architecture: str = "x86_64") -> dict[str, Any]:
@@ -34,27 +30,12 @@ def image(canonical: str, architecture: str = "x86_64") -> dict[str, Any]:
 
 
 def run_wizard_data(tmp_path: Path, images: list[dict[str, Any]]) -> Any:
-    # The modules import each other by relative path, so the tree is copied as it is served;
-    # package.json makes node read its .js files as ES modules.
-    tree = tmp_path / "js"
-    shutil.copytree(STATIC_DIR / "js", tree)
-    (tree / "package.json").write_text('{"type": "module"}')
-    module = (tree / "pages" / "wizard_data.js").as_uri()
-    script = (
-        f"import {{ environmentsOf, imageRef, architecturesOf }} from {json.dumps(module)};"
+    body = (
         f"const envs = environmentsOf({json.dumps(images)});"
         "console.log(JSON.stringify(envs.map((e) => ({label: e.label, key: e.key,"
         " versions: e.versions.map((v) => [imageRef(v), architecturesOf(v)])}))));"
     )
-    ran = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
+    return run_module(tmp_path, "wizard_data.js", "environmentsOf, imageRef, architecturesOf", body)
 
 
 def test_the_image_reference_is_the_canonical_name(tmp_path: Path) -> None:
@@ -96,21 +77,13 @@ def test_the_image_reference_is_the_canonical_name(tmp_path: Path) -> None:
 
 def test_a_version_names_the_aliases_of_its_image(tmp_path: Path) -> None:
     """The wizard offers environments "from the images and their aliases" (issue 12)."""
-    tree = tmp_path / "js"
-    shutil.copytree(STATIC_DIR / "js", tree)
-    (tree / "package.json").write_text('{"type": "module"}')
-    module = (tree / "pages" / "wizard_data.js").as_uri()
-    script = (
-        f"import {{ versionLabel }} from {json.dumps(module)};"
+    body = (
         "console.log(JSON.stringify(["
         "versionLabel({tag: '3.11-debian12', aliases: ['python', 'py3']}),"
         "versionLabel({tag: 'latest', aliases: []}), versionLabel({tag: 'x'})]));"
     )
-    ran = subprocess.run(
-        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=False
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout) == ["3.11-debian12 (python, py3)", "latest", "x"]
+    labels = run_module(tmp_path, "wizard_data.js", "versionLabel", body)
+    assert labels == ["3.11-debian12 (python, py3)", "latest", "x"]
 
 
 NAMES = [
@@ -123,17 +96,7 @@ NAMES = [
 def test_the_session_name_rule_is_the_server_s_for_every_script(tmp_path: Path) -> None:
     """The wizard refuses a name before sending it exactly when the server would: Unicode
     letters and numbers are fine (Python's \\w), lengths are code points."""
-    tree = tmp_path / "js"
-    shutil.copytree(STATIC_DIR / "js", tree)
-    (tree / "package.json").write_text('{"type": "module"}')
-    module = (tree / "pages" / "wizard_data.js").as_uri()
-    script = (
-        f"import {{ nameProblem }} from {json.dumps(module)};"
-        f"console.log(JSON.stringify({json.dumps(NAMES)}.map((n) => nameProblem(n))));"
-    )
-    ran = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
-                         text=True, check=False, cwd=tmp_path)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
-    problems = json.loads(ran.stdout)
+    body = f"console.log(JSON.stringify({json.dumps(NAMES)}.map((n) => nameProblem(n))));"
+    problems = run_module(tmp_path, "wizard_data.js", "nameProblem", body)
     for name, problem in zip(NAMES, problems, strict=True):
         assert (problem == "") == bool(NAME_RE.match(name)), (name, problem)

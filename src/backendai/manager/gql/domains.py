@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import strawberry
@@ -82,29 +83,34 @@ class GroupNode:
         )
 
 
-async def _domain_nodes(ctx: GQLContext, domains: Sequence[Domain]) -> list[DomainNode]:
-    """The domains as nodes, with the resource groups of all of them read in one query."""
-    groups: dict[str, list[str]] = defaultdict(list)
+async def _associated(
+    ctx: GQLContext, owner: Any, scaling_group: Any, keys: Sequence[Any]
+) -> dict[Any, list[str]]:
+    """The resource groups associated with each of ``keys`` (domain names or group ids), read
+    in one query from the association table whose columns ``owner`` and ``scaling_group``
+    are."""
+    found: dict[Any, list[str]] = defaultdict(list)
     rows = await ctx.db.execute(
-        sa.select(ScalingGroupForDomain.domain, ScalingGroupForDomain.scaling_group)
-        .where(ScalingGroupForDomain.domain.in_([d.name for d in domains]))
-        .order_by(ScalingGroupForDomain.scaling_group)
+        sa.select(owner, scaling_group).where(owner.in_(keys)).order_by(scaling_group)
     )
-    for domain, scaling_group in rows:
-        groups[domain].append(scaling_group)
+    for key, name in rows:
+        found[key].append(name)
+    return found
+
+
+async def _domain_nodes(ctx: GQLContext, domains: Sequence[Domain]) -> list[DomainNode]:
+    groups = await _associated(
+        ctx, ScalingGroupForDomain.domain, ScalingGroupForDomain.scaling_group,
+        [d.name for d in domains],
+    )  # fmt: skip
     return [DomainNode.build(d, groups[d.name]) for d in domains]
 
 
 async def group_nodes(ctx: GQLContext, groups: Sequence[Group]) -> list[GroupNode]:
-    """The groups as nodes, with the resource groups associated with each read in one query."""
-    found: dict[uuid.UUID, list[str]] = defaultdict(list)
-    rows = await ctx.db.execute(
-        sa.select(ScalingGroupForGroup.group, ScalingGroupForGroup.scaling_group)
-        .where(ScalingGroupForGroup.group.in_([g.id for g in groups]))
-        .order_by(ScalingGroupForGroup.scaling_group)
-    )
-    for group_id, scaling_group in rows:
-        found[group_id].append(scaling_group)
+    found = await _associated(
+        ctx, ScalingGroupForGroup.group, ScalingGroupForGroup.scaling_group,
+        [g.id for g in groups],
+    )  # fmt: skip
     return [GroupNode.build(g, found[g.id]) for g in groups]
 
 
