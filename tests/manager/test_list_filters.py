@@ -175,6 +175,10 @@ async def test_hostile_expressions_are_bounded(world: Tenants) -> None:
     assert f"at most {MAX_LENGTH}" in refusal(await users(world, "superadmin", nots))
     many = " | ".join(['email == "x"'] * (MAX_TERMS + 1))
     assert f"more than {MAX_TERMS} comparisons" in refusal(await users(world, "superadmin", many))
+    backtracking = 'email like "' + "%a" * 20 + '%b"'
+    assert "at most 8 '%'" in refusal(await users(world, "superadmin", backtracking))
+    long_text = 'email icontains "' + "x" * 300 + '"'
+    assert "at most 256 characters" in refusal(await users(world, "superadmin", long_text))
     body = await users(world, "superadmin", None, "nope")
     assert "unknown field 'nope'" in refusal(body)
     assert "expected ','" in refusal(await users(world, "superadmin", None, "email role"))

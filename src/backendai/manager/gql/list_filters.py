@@ -42,6 +42,8 @@ MAX_DEPTH = 32
 MAX_TERMS = 100
 MAX_ARRAY = 500
 MAX_ORDER_FIELDS = 10
+MAX_PATTERN = 256
+MAX_WILDCARDS = 8
 
 
 class Kind(enum.Enum):
@@ -293,6 +295,12 @@ def _compare(name: str, field: Field, op: str, value: Any) -> ColumnElement[bool
     if op in ("like", "ilike", "contains", "icontains"):
         if field.kind is not Kind.STR or not isinstance(value, str):
             raise InvalidRequest(f"'{op}' compares text: a text field with a \"string\".")
+        # A pattern of many wildcards makes the database backtrack (it cannot be cancelled
+        # midway on SQLite): both are bounded.
+        if len(value) > MAX_PATTERN:
+            raise InvalidRequest(f"'{op}' takes a text of at most {MAX_PATTERN} characters.")
+        if op in ("like", "ilike") and value.count("%") > MAX_WILDCARDS:
+            raise InvalidRequest(f"'{op}' takes a pattern of at most {MAX_WILDCARDS} '%'.")
         if op == "contains":
             return column.contains(value, autoescape=True)
         if op == "icontains":
