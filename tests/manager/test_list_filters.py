@@ -175,6 +175,9 @@ async def test_hostile_expressions_are_bounded(world: Tenants) -> None:
     assert f"at most {MAX_LENGTH}" in refusal(await users(world, "superadmin", nots))
     many = " | ".join(['email == "x"'] * (MAX_TERMS + 1))
     assert f"more than {MAX_TERMS} comparisons" in refusal(await users(world, "superadmin", many))
+    array = "[" + ",".join(['""'] * 400) + "]"
+    values = " | ".join([f"email in {array}"] * 3)
+    assert "more than 1000 values in all" in refusal(await users(world, "superadmin", values))
     backtracking = 'email like "' + "%a" * 20 + '%b"'
     assert "at most 8 '%'" in refusal(await users(world, "superadmin", backtracking))
     long_text = 'email icontains "' + "x" * 300 + '"'

@@ -41,6 +41,7 @@ MAX_LENGTH = 4096
 MAX_DEPTH = 32
 MAX_TERMS = 100
 MAX_ARRAY = 500
+MAX_VALUES = 1000  # in all: each is a bound parameter, and SQLite takes some 32,000 at most
 MAX_ORDER_FIELDS = 10
 MAX_PATTERN = 256
 MAX_WILDCARDS = 8
@@ -118,6 +119,7 @@ class _FilterParser:
         self.i = 0
         self.fields = fields
         self.terms = 0
+        self.values = 0
 
     def fail(self, message: str) -> InvalidRequest:
         token = self.tokens[self.i]
@@ -190,6 +192,10 @@ class _FilterParser:
             raise self.fail(f"more than {MAX_TERMS} comparisons.")
         at = self.i
         value = self.value(0)
+        self.values += len(value) if isinstance(value, list) else 1
+        if self.values > MAX_VALUES:
+            self.i = at
+            raise self.fail(f"more than {MAX_VALUES} values in all.")
         try:
             return _compare(name.text, field, op.text, value)
         except InvalidRequest as e:
