@@ -66,6 +66,11 @@ class SpareNetworks:
             if not self._busy:
                 self._idle.set()
 
+    @property
+    def busy_until(self) -> float:
+        """The loop time the agent was last busy (a spare is made ``quiet`` seconds after)."""
+        return self._last_busy
+
     def start(self) -> None:
         if self.count > 0 and self._task is None:
             self._wake.set()
