@@ -19,16 +19,19 @@ PENDING: no agent joins).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import sqlalchemy as sa
 
 from backendai.common.statuses import UserRole
 from backendai.manager.db.models import Domain, Group, GroupMembership, Image, ScalingGroupForDomain
 from backendai.manager.db.models import User as UserRow
+from backendai.manager.services import bootstrap as bootstrap_module
 from backendai.manager.services.bootstrap import Credentials, create_user
 from tests.fixtures.platform import ManagerHarness
 
@@ -115,7 +118,17 @@ _ADDED = [
 ]
 
 
+# Every tenant has PASSWORD: its bcrypt hash (a quarter of a second) is made once per run and
+# stored for each of them, instead of six times per test.
+_hash_once = functools.cache(bootstrap_module.hash_password)
+
+
 async def add_tenants(harness: ManagerHarness) -> Tenants:
+    with mock.patch.object(bootstrap_module, "hash_password", _hash_once):
+        return await _add_tenants(harness)
+
+
+async def _add_tenants(harness: ManagerHarness) -> Tenants:
     creds: dict[str, tuple[UserRole, str, Credentials]] = {
         "superadmin": (UserRole.SUPERADMIN, "default", harness.users.superadmin),
         "demo": (UserRole.USER, "default", harness.users.demo),
