@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any, cast
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backendai.manager.db.models import KeyPair, User
+from backendai.manager.gql.context import GQLContext
+from backendai.manager.gql.schema import schema
+from backendai.manager.services.auth import Principal
 from tests.fixtures.platform import ManagerHarness
 from tests.manager.tenants import add_tenants
 
@@ -156,3 +164,56 @@ async def test_domain_admin_users_stop_at_its_domain_and_rank(manager: ManagerHa
     for who in ("admin@example.com", "carol@example.com", "mon@example.com", "no@example.com"):
         body = await t.gql("dadmin", "query($e: String) { user(email: $e) { email } }", {"e": who})
         assert body["errors"][0]["extensions"]["code"] == "user-not-found", who
+
+
+class OneAtATime:
+    """An ``AsyncSession`` that counts the operations started while another was running (each
+    yields to the loop first, as a real one does while it gets its connection)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session, self.running, self.overlaps, self.calls = session, 0, 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._session, name)
+        if name not in ("execute", "scalar", "scalars", "get", "get_one"):
+            return attr
+
+        async def operation(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            self.running += 1
+            self.overlaps += self.running > 1
+            try:
+                await asyncio.sleep(0.001)
+                return await attr(*args, **kwargs)
+            finally:
+                self.running -= 1
+
+        return operation
+
+
+async def test_fields_of_one_query_never_share_the_database_at_once(
+    manager: ManagerHarness,
+) -> None:
+    """graphql-core resolves a query's fields concurrently, and they share the request's one
+    database session, which takes one operation at a time: the web UI's wizard asked
+    ``user`` and ``keypair`` together and got "the session is provisioning a new connection"
+    (a 500) now and then."""
+    async with manager.ctx.db() as db:
+        keypair = await db.get_one(KeyPair, manager.users.demo.access_key)
+        user = await db.get_one(User, keypair.user)
+        principal = Principal(
+            access_key=keypair.access_key, secret_key=keypair.secret_key,
+            is_admin_key=keypair.is_admin, user_uuid=user.uuid, email=user.email,
+            role=user.role, domain_name=user.domain_name,
+            resource_policy=keypair.resource_policy,
+        )  # fmt: skip
+        watched = OneAtATime(db)
+        result = await schema.execute(
+            "query { user { email groups { name } } keypair { access_key concurrency_used }"
+            " domain { name scaling_groups } groups { name scaling_groups }"
+            " keypair_resource_policy { name } }",
+            context_value=GQLContext(principal, cast(AsyncSession, watched)),
+        )
+    assert result.errors is None, result.errors
+    assert result.data is not None and result.data["user"]["email"] == "demo@example.com"
+    assert watched.calls >= 5 and watched.overlaps == 0

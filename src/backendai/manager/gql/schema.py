@@ -33,6 +33,7 @@ from backendai.manager.gql.scalars import (
     JSONString,
 )
 from backendai.manager.gql.scaling_groups import ScalingGroupMutation, ScalingGroupQuery
+from backendai.manager.gql.serial import OneResolverAtATime
 from backendai.manager.gql.storage import StorageQuery
 from backendai.manager.gql.vfolders import VFolderQuery
 
@@ -102,5 +103,9 @@ schema = _Schema(
         auto_camel_case=False,
         scalar_map={JSONString: JSON_STRING_SCALAR, BigInt: BIG_INT_SCALAR},
     ),
-    extensions=[QueryLimits, lambda: AddValidationRules([MaxIntrospectionDepthRule])],
+    extensions=[
+        QueryLimits,
+        lambda: AddValidationRules([MaxIntrospectionDepthRule]),
+        OneResolverAtATime,
+    ],
 )
