@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import logging
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -37,6 +38,9 @@ from backendai.agent.layout import CONTAINER_HOME, CONTAINER_IPC, CONTAINER_RUNN
 from backendai.common.agent_protocol import ContainerState, ImageInfo
 from backendai.common.errors import ImageNotFound
 from backendai.common.image_labels import LABEL_KERNELSPEC, LABEL_SERVICE_PORTS
+
+log = logging.getLogger(__name__)
+KILL_WAIT_S = 10.0
 
 DEFAULT_IMAGES = {
     "backendai/python:3.11-debian12": {
@@ -157,7 +161,13 @@ class FakeBackend:
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            await process.wait()
+            # Bounded: a CI run once waited here for good (the child never reported its
+            # exit), which hung the test that closed the backend until its 300-s timeout.
+            try:
+                async with asyncio.timeout(KILL_WAIT_S):
+                    await process.wait()
+            except TimeoutError:
+                log.warning("runner process %s did not exit after SIGKILL", process.pid)
 
     def crash(self, container_id: str, exit_code: int = 1, *, oom: bool = False) -> None:
         """Test helper: the container dies on its own (an OOM kill when ``oom``)."""
