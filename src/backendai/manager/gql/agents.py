@@ -19,7 +19,7 @@ from backendai.common.statuses import AgentStatus, SessionStatus
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Agent, Kernel
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
-from backendai.manager.gql.list_filters import Field, Kind, filtered
+from backendai.manager.gql.list_filters import filtered
 from backendai.manager.gql.scalars import BigInt, JSONString
 from backendai.manager.lifecycle import OCCUPYING_STATUSES
 from backendai.manager.scheduler.snapshot import occupancy
@@ -147,17 +147,17 @@ async def resolve_agent(info: Info[GQLContext, None], agent_id: str) -> AgentNod
 
 # What ``filter`` and ``order`` may name.
 AGENT_FIELDS = {
-    "id": Field(Agent.id),
-    "status": Field(Agent.status, Kind.ENUM, AgentStatus),
-    "status_changed": Field(Agent.status_changed, Kind.DATETIME),
-    "region": Field(Agent.region),
-    "scaling_group": Field(Agent.scaling_group),
-    "schedulable": Field(Agent.schedulable, Kind.BOOL),
-    "addr": Field(Agent.addr),
-    "first_contact": Field(Agent.first_contact, Kind.DATETIME),
-    "lost_at": Field(Agent.lost_at, Kind.DATETIME),
-    "version": Field(Agent.version),
-    "architecture": Field(Agent.architecture),
+    "id": Agent.id,
+    "status": Agent.status,
+    "status_changed": Agent.status_changed,
+    "region": Agent.region,
+    "scaling_group": Agent.scaling_group,
+    "schedulable": Agent.schedulable,
+    "addr": Agent.addr,
+    "first_contact": Agent.first_contact,
+    "lost_at": Agent.lost_at,
+    "version": Agent.version,
+    "architecture": Agent.architecture,
 }
 
 

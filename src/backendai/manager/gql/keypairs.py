@@ -25,7 +25,7 @@ from backendai.manager.db.models import (
     User,
 )
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
-from backendai.manager.gql.list_filters import Field, Kind, filtered
+from backendai.manager.gql.list_filters import filtered
 
 _LIVE = [s for s in SessionStatus if s not in (SessionStatus.TERMINATED, SessionStatus.CANCELLED)]
 
@@ -137,16 +137,16 @@ async def resolve_keypair(
 
 # What ``filter`` and ``order`` may name: what the list shows (never the secret or SSH keys).
 KEYPAIR_FIELDS = {
-    "access_key": Field(KeyPair.access_key),
-    "user_id": Field(KeyPair.user_id),
-    "is_active": Field(KeyPair.is_active, Kind.BOOL),
-    "is_admin": Field(KeyPair.is_admin, Kind.BOOL),
-    "resource_policy": Field(KeyPair.resource_policy),
-    "rate_limit": Field(KeyPair.rate_limit, Kind.INT),
-    "num_queries": Field(KeyPair.num_queries, Kind.INT),
-    "created_at": Field(KeyPair.created_at, Kind.DATETIME),
-    "modified_at": Field(KeyPair.modified_at, Kind.DATETIME),
-    "last_used": Field(KeyPair.last_used, Kind.DATETIME),
+    "access_key": KeyPair.access_key,
+    "user_id": KeyPair.user_id,
+    "is_active": KeyPair.is_active,
+    "is_admin": KeyPair.is_admin,
+    "resource_policy": KeyPair.resource_policy,
+    "rate_limit": KeyPair.rate_limit,
+    "num_queries": KeyPair.num_queries,
+    "created_at": KeyPair.created_at,
+    "modified_at": KeyPair.modified_at,
+    "last_used": KeyPair.last_used,
 }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import json
+import operator
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from backendai.common.errors import InvalidRequest
+from backendai.manager.db.meta import StrEnumType
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 32
@@ -56,17 +58,38 @@ class Kind(enum.Enum):
     ENUM = "an enum value"
 
 
+# Name -> the column a filter or order may use; what values it takes follows from its type.
+Fields = Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class Field:
-    column: Any  # a column or a labelled expression SQLAlchemy can compare and order by
-    kind: Kind = Kind.STR
+    column: Any
+    kind: Kind
     enum_cls: type[enum.Enum] | None = None
 
+    @staticmethod
+    def of(column: Any) -> Field:
+        """The column with the kind of value its database type holds."""
+        kind_of = column.type
+        if isinstance(kind_of, StrEnumType):
+            return Field(column, Kind.ENUM, kind_of.enum_cls)
+        for sa_type, kind in _KINDS:
+            if isinstance(getattr(kind_of, "impl", kind_of), sa_type):
+                return Field(column, kind)
+        return Field(column, Kind.STR)
 
-Fields = Mapping[str, Field]
 
+_KINDS: tuple[tuple[type[Any], Kind], ...] = (
+    (sa.Boolean, Kind.BOOL),
+    (sa.Integer, Kind.INT),
+    (sa.DateTime, Kind.DATETIME),
+    (sa.Uuid, Kind.UUID),
+)
+
+_SPACE = re.compile(r"\s*")
 _TOKEN = re.compile(
-    r"""\s*(?:
+    r"""(?:
         (?P<string>"(?:[^"\\]|\\.)*")
       | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
       | (?P<op>==|!=|>=|<=|>|<)
@@ -86,25 +109,27 @@ class _Token:
     at: int  # 1-based position in the expression, for the messages
 
 
+def _past_space(text: str, pos: int) -> int:
+    space = _SPACE.match(text, pos)
+    return space.end() if space else pos
+
+
 def _tokens(text: str, what: str) -> list[_Token]:
     if len(text) > MAX_LENGTH:
         raise InvalidRequest(
             f"The {what} expression is {len(text)} characters long; at most {MAX_LENGTH}."
         )
     found: list[_Token] = []
-    pos = 0
+    pos = _past_space(text, 0)
     while pos < len(text):
-        if text[pos:].strip() == "":
-            break
         m = _TOKEN.match(text, pos)
         if m is None or m.lastgroup is None:
-            start = pos + len(text[pos:]) - len(text[pos:].lstrip())
             raise InvalidRequest(
-                f"The {what} expression has {text[start]!r} at position {start + 1}, "
+                f"The {what} expression has {text[pos]!r} at position {pos + 1}, "
                 "which is not part of it; quote text values with double quotes."
             )
-        found.append(_Token(m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup) + 1))
-        pos = m.end()
+        found.append(_Token(m.lastgroup, m.group(), pos + 1))
+        pos = _past_space(text, m.end())
     found.append(_Token("end", "", len(text) + 1))
     return found
 
@@ -142,18 +167,23 @@ class _FilterParser:
         return expr
 
     def or_expr(self, depth: int) -> ColumnElement[bool]:
-        parts = [self.and_expr(depth)]
-        while self.peek("|"):
-            self.take()
-            parts.append(self.and_expr(depth))
-        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+        return self._joined("|", self.and_expr, sa.or_, depth)
 
     def and_expr(self, depth: int) -> ColumnElement[bool]:
-        parts = [self.unary(depth)]
-        while self.peek("&"):
+        return self._joined("&", self.unary, sa.and_, depth)
+
+    def _joined(
+        self,
+        sep: str,
+        part: Callable[[int], ColumnElement[bool]],
+        join: Callable[..., ColumnElement[bool]],
+        depth: int,
+    ) -> ColumnElement[bool]:
+        parts = [part(depth)]
+        while self.peek(sep):
             self.take()
-            parts.append(self.unary(depth))
-        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+            parts.append(part(depth))
+        return parts[0] if len(parts) == 1 else join(*parts)
 
     def unary(self, depth: int) -> ColumnElement[bool]:
         if depth > MAX_DEPTH:
@@ -174,8 +204,8 @@ class _FilterParser:
         name = self.tokens[self.i]
         if name.kind != "name":
             raise self.fail("expected a field name, '!' or '('.")
-        field = self.fields.get(name.text)
-        if field is None:
+        column = self.fields.get(name.text)
+        if column is None:
             raise self.fail(
                 f"unknown field {name.text!r}; the fields are {_fields_list(self.fields)}."
             )
@@ -197,7 +227,7 @@ class _FilterParser:
             self.i = at
             raise self.fail(f"more than {MAX_VALUES} values in all.")
         try:
-            return _compare(name.text, field, op.text, value)
+            return _compare(name.text, Field.of(column), op.text, value)
         except InvalidRequest as e:
             self.i = at
             raise self.fail(str(e)) from None
@@ -211,8 +241,7 @@ class _FilterParser:
                 self.i -= 1
                 raise self.fail("a string with a bad escape.") from None
         if token.kind == "number":
-            number = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
-            return number
+            return float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
         if token.kind == "name" and token.text in _ATOMS:
             return _ATOMS[token.text]
         if token.kind == "punct" and token.text == "[" and depth == 0:
@@ -273,15 +302,10 @@ def _convert(name: str, field: Field, value: Any) -> Any:
     raise InvalidRequest(f"{name} takes {kind.value}, not {json.dumps(value)}.")
 
 
-_ORDERED = {"==", "!=", ">", ">=", "<", "<="}
 _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "==": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-}
+    "==": operator.eq, "!=": operator.ne, ">": operator.gt,
+    ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+}  # fmt: skip
 
 
 def _compare(name: str, field: Field, op: str, value: Any) -> ColumnElement[bool]:
@@ -317,7 +341,6 @@ def _compare(name: str, field: Field, op: str, value: Any) -> ColumnElement[bool
         return column.is_(None) if op == "==" else column.is_not(None)
     if op not in ("==", "!=") and field.kind in (Kind.BOOL, Kind.UUID, Kind.ENUM):
         raise InvalidRequest(f"'{op}' does not order {field.kind.value}; use == or !=.")
-    assert op in _ORDERED
     return _COMPARE[op](column, converted)
 
 
@@ -346,13 +369,13 @@ def parse_order(text: str, fields: Fields) -> list[ColumnElement[Any]]:
                 f"Invalid order at position {token.at}: expected a field name, "
                 'like "-created_at" or "email".'
             )
-        field = fields.get(token.text)
-        if field is None:
+        column = fields.get(token.text)
+        if column is None:
             raise InvalidRequest(
                 f"Invalid order at position {token.at}: unknown field {token.text!r}; "
                 f"the fields are {_fields_list(fields)}."
             )
-        terms.append(field.column.desc() if descending else field.column.asc())
+        terms.append(column.desc() if descending else column.asc())
         if len(terms) > MAX_ORDER_FIELDS:
             raise InvalidRequest(f"An order names at most {MAX_ORDER_FIELDS} fields.")
         i += 1

@@ -15,11 +15,11 @@ from strawberry.types import Info
 
 from backendai.common.errors import InvalidRequest
 from backendai.common.pending import PendingReason, pending_status_info
-from backendai.common.statuses import ClusterMode, SessionResult, SessionStatus, SessionType
+from backendai.common.statuses import SessionStatus
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Group, Kernel, Session, SessionStatusChange, User
 from backendai.manager.gql.context import GQLContext, page
-from backendai.manager.gql.list_filters import Field, Kind, filtered
+from backendai.manager.gql.list_filters import filtered
 from backendai.manager.gql.scalars import JSONString
 
 # A session changes status a handful of times; a bound keeps a pathological one cheap.
@@ -267,28 +267,28 @@ class ComputeSessionList:
 # What ``filter`` and ``order`` may name: the list's own columns, with the group's name and the
 # owner's email it shows.
 SESSION_FIELDS = {
-    "id": Field(Session.id, Kind.UUID),
-    "session_id": Field(Session.id, Kind.UUID),
-    "name": Field(Session.name),
-    "session_name": Field(Session.name),
-    "tag": Field(Session.tag),
-    "type": Field(Session.session_type, Kind.ENUM, SessionType),
-    "image": Field(Session.image),
-    "status": Field(Session.status, Kind.ENUM, SessionStatus),
-    "status_info": Field(Session.status_info),
-    "result": Field(Session.result, Kind.ENUM, SessionResult),
-    "cluster_mode": Field(Session.cluster_mode, Kind.ENUM, ClusterMode),
-    "cluster_size": Field(Session.cluster_size, Kind.INT),
-    "access_key": Field(Session.access_key),
-    "domain_name": Field(Session.domain_name),
-    "group_name": Field(Group.name),
-    "user_email": Field(User.email),
-    "scaling_group": Field(Session.scaling_group_name),
-    "priority": Field(Session.priority, Kind.INT),
-    "created_at": Field(Session.created_at, Kind.DATETIME),
-    "status_changed": Field(Session.status_changed, Kind.DATETIME),
-    "starts_at": Field(Session.starts_at, Kind.DATETIME),
-    "terminated_at": Field(Session.terminated_at, Kind.DATETIME),
+    "id": Session.id,
+    "session_id": Session.id,
+    "name": Session.name,
+    "session_name": Session.name,
+    "tag": Session.tag,
+    "type": Session.session_type,
+    "image": Session.image,
+    "status": Session.status,
+    "status_info": Session.status_info,
+    "result": Session.result,
+    "cluster_mode": Session.cluster_mode,
+    "cluster_size": Session.cluster_size,
+    "access_key": Session.access_key,
+    "domain_name": Session.domain_name,
+    "group_name": Group.name,
+    "user_email": User.email,
+    "scaling_group": Session.scaling_group_name,
+    "priority": Session.priority,
+    "created_at": Session.created_at,
+    "status_changed": Session.status_changed,
+    "starts_at": Session.starts_at,
+    "terminated_at": Session.terminated_at,
 }
 
 

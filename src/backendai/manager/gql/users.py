@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from strawberry.types import Info
 
 from backendai.common.errors import UserNotFound
-from backendai.common.statuses import UserRole, UserStatus
+from backendai.common.statuses import UserStatus
 from backendai.manager import authz
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import (
@@ -23,7 +23,7 @@ from backendai.manager.db.models import (
     User,
 )
 from backendai.manager.gql.context import MAX_PAGE, GQLContext, page
-from backendai.manager.gql.list_filters import Field, Kind, filtered
+from backendai.manager.gql.list_filters import filtered
 
 
 @strawberry.type
@@ -121,19 +121,19 @@ async def resolve_user_from_uuid(
 
 # What ``filter`` and ``order`` may name: what the list shows (never the password's hash).
 USER_FIELDS = {
-    "uuid": Field(User.uuid, Kind.UUID),
-    "email": Field(User.email),
-    "username": Field(User.username),
-    "full_name": Field(User.full_name),
-    "description": Field(User.description),
-    "role": Field(User.role, Kind.ENUM, UserRole),
-    "status": Field(User.status, Kind.ENUM, UserStatus),
-    "status_info": Field(User.status_info),
-    "need_password_change": Field(User.need_password_change, Kind.BOOL),
-    "domain_name": Field(User.domain_name),
-    "resource_policy": Field(User.resource_policy),
-    "created_at": Field(User.created_at, Kind.DATETIME),
-    "modified_at": Field(User.modified_at, Kind.DATETIME),
+    "uuid": User.uuid,
+    "email": User.email,
+    "username": User.username,
+    "full_name": User.full_name,
+    "description": User.description,
+    "role": User.role,
+    "status": User.status,
+    "status_info": User.status_info,
+    "need_password_change": User.need_password_change,
+    "domain_name": User.domain_name,
+    "resource_policy": User.resource_policy,
+    "created_at": User.created_at,
+    "modified_at": User.modified_at,
 }
 
 

@@ -11,11 +11,10 @@ import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
-from backendai.common.statuses import VFolderOwnership, VFolderPermission, VFolderUsageMode
 from backendai.manager.authz import Action, Resource
 from backendai.manager.db.models import Group, KeyPair, User, VFolder
 from backendai.manager.gql.context import GQLContext, page
-from backendai.manager.gql.list_filters import Field, Kind, filtered
+from backendai.manager.gql.list_filters import filtered
 from backendai.manager.gql.scalars import BigInt
 
 
@@ -63,22 +62,22 @@ def _node(f: VFolder, email: str | None, group_name: str | None) -> VFolderNode:
 # What ``filter`` and ``order`` may name: the list's columns, with the owner's email and the
 # group's name it shows.
 VFOLDER_FIELDS = {
-    "id": Field(VFolder.id, Kind.UUID),
-    "name": Field(VFolder.name),
-    "host": Field(VFolder.host),
-    "usage_mode": Field(VFolder.usage_mode, Kind.ENUM, VFolderUsageMode),
-    "permission": Field(VFolder.permission, Kind.ENUM, VFolderPermission),
-    "ownership_type": Field(VFolder.ownership_type, Kind.ENUM, VFolderOwnership),
-    "max_files": Field(VFolder.max_files, Kind.INT),
-    "max_size": Field(VFolder.max_size, Kind.INT),
-    "num_files": Field(VFolder.num_files, Kind.INT),
-    "cur_size": Field(VFolder.cur_size, Kind.INT),
-    "cloneable": Field(VFolder.cloneable, Kind.BOOL),
-    "status": Field(VFolder.status),
-    "created_at": Field(VFolder.created_at, Kind.DATETIME),
-    "last_used": Field(VFolder.last_used, Kind.DATETIME),
-    "user_email": Field(User.email),
-    "group_name": Field(Group.name),
+    "id": VFolder.id,
+    "name": VFolder.name,
+    "host": VFolder.host,
+    "usage_mode": VFolder.usage_mode,
+    "permission": VFolder.permission,
+    "ownership_type": VFolder.ownership_type,
+    "max_files": VFolder.max_files,
+    "max_size": VFolder.max_size,
+    "num_files": VFolder.num_files,
+    "cur_size": VFolder.cur_size,
+    "cloneable": VFolder.cloneable,
+    "status": VFolder.status,
+    "created_at": VFolder.created_at,
+    "last_used": VFolder.last_used,
+    "user_email": User.email,
+    "group_name": Group.name,
 }
 
 

@@ -95,15 +95,11 @@ export function openLogs(session, owner = null) {
     const kind = kindSelect ? kindSelect.value : "container";
     refresh.setAttribute("aria-busy", "true");
     try {
-      if (kind === "task") {
-        const text = await fetchTaskLog(session, task, controller.signal);
-        problem.replaceChildren();
-        show(text, task.offset);
-      } else {
-        const text = await fetchLog(session, owner, controller.signal);
-        problem.replaceChildren();
-        show(text);
-      }
+      const text = kind === "task"
+        ? await fetchTaskLog(session, task, controller.signal)
+        : await fetchLog(session, owner, controller.signal);
+      problem.replaceChildren();
+      show(text, kind === "task" ? task.offset : text.length);
     } catch (e) {
       if (e.name === "AbortError") return;
       // What was shown stays; the failure is said above it.
